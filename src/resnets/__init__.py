@@ -1,0 +1,19 @@
+"""resnets: the networks of He, Zhang, Ren and Sun, "Deep Residual Learning for Image Recognition"
+(2015), faithful to the paper and compatible with torchvision."""
+
+__version__ = "0.1.0"
+
+from .models import (  # noqa: E402
+    MODELS,
+    BasicBlock,
+    Bottleneck,
+    ResNet,
+    create_model,
+    list_models,
+    load_weights,
+    save_weights,
+)
+
+globals().update(MODELS)  # resnets.resnet18(), resnets.plain56(), ...: one per registered name
+
+__all__ = ["BasicBlock", "Bottleneck", "ResNet", "create_model", "list_models", "load_weights", "save_weights", *MODELS]

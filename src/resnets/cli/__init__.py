@@ -1,0 +1,5 @@
+"""The command line; see :mod:`resnets.cli.main`."""
+
+from .main import main
+
+__all__ = ["main"]

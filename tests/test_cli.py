@@ -1,0 +1,57 @@
+"""The command line: help, the summary table, and one-line errors with exit code 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from resnets.cli import main
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "resnets", *args], capture_output=True, text=True)
+
+
+def test_help_reads_well():
+    out = run_cli("--help")
+    assert out.returncode == 0
+    assert "summary" in out.stdout
+
+
+@pytest.mark.parametrize("command", ["summary"])
+def test_every_subcommand_has_help(command, capsys):
+    with pytest.raises(SystemExit) as e:
+        main([command, "--help"])
+    assert e.value.code == 0
+    assert "usage: resnets " + command in capsys.readouterr().out
+
+
+def test_summary_prints_table_1(capsys):
+    assert main(["summary", "resnet34", "--input-size", "224"]) == 0
+    out = capsys.readouterr().out
+    assert "layer4" in out and "7x7, 512" in out
+    assert "21,797,672" in out and "3.6" in out  # torchvision's parameter count; the paper's 3.6 G
+
+
+def test_summary_cifar_defaults_to_32_pixels(capsys):
+    main(["summary", "resnet56"])
+    out = capsys.readouterr().out
+    assert "8x8, 64" in out and "853,018" in out
+
+
+def test_unknown_model_is_one_line_exit_2():
+    out = run_cli("summary", "resnet19")
+    assert out.returncode == 2
+    assert out.stderr.strip().count("\n") == 0
+    assert "unknown model 'resnet19'" in out.stderr and "resnet18" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_debug_shows_the_traceback():
+    out = run_cli("--debug", "summary", "resnet19")
+    assert out.returncode != 0 and "Traceback" in out.stderr
+
+
+def test_bad_option_value_exit_2():
+    out = run_cli("summary", "resnet18", "--input-size", "big")
+    assert out.returncode == 2 and "invalid int value" in out.stderr
