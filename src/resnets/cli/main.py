@@ -7,9 +7,10 @@ import sys
 from typing import Optional, Sequence
 
 from .. import __version__
-from . import summary
+from ..training.trainer import Diverged
+from . import evaluate, plot, predict, reproduce, summary, train
 
-COMMANDS = [summary]
+COMMANDS = [summary, train, evaluate, predict, plot, reproduce]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in COMMANDS:
         command.register(sub)
+    for subparser in sub.choices.values():  # `resnets train --debug` works as well as `resnets --debug train`
+        subparser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show the full traceback on errors")
     return parser
 
 
@@ -30,13 +33,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = argv
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:
         print("resnets: interrupted", file=sys.stderr)
         return 130
+    except Diverged as e:  # a run that failed: one line, and the checkpoint it kept
+        print(f"resnets {args.command}: {e}", file=sys.stderr)
+        return 1
     except (ValueError, OSError) as e:  # bad input: UserError, unknown names, missing files
-        if args.debug or "--debug" in argv:
+        if args.debug:
             raise
         message = str(e) or type(e).__name__
         print(f"resnets {args.command}: error: {message}", file=sys.stderr)

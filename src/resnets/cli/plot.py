@@ -1,0 +1,23 @@
+"""``resnets plot``: several runs' error curves on one figure (the style of the paper's Fig. 6)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..training.plots import plot_runs
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("plot", help="training and test error of runs against iterations, on one figure",
+                       description="Draw training (dashed) and test (bold) error against iterations for each run.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    p.add_argument("--out", default="curves.png", help="PNG file to write")
+    p.add_argument("--labels", nargs="+", help="one label per run (default: the directory names)")
+    p.add_argument("--title", default="")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.labels and len(args.labels) != len(args.runs):
+        raise ValueError(f"{len(args.labels)} labels for {len(args.runs)} runs")
+    print(f"wrote {plot_runs(args.runs, args.out, args.labels, args.title)}")

@@ -1,0 +1,85 @@
+"""``resnets train``: one command for the paper's recipes on any supported data set."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..models import SHORTCUTS, list_models
+from ..training.recipes import RECIPES, TrainConfig, make_config
+from ..training.trainer import train
+
+
+def shortcut(value: str):
+    if value.lower() == "none":
+        return None
+    if value.upper() not in [s for s in SHORTCUTS if s]:
+        raise argparse.ArgumentTypeError(f"invalid shortcut {value!r}; valid: A, B, C, none")
+    return value.upper()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a model with one of the paper's recipes (default: resnet20 on the bundled digits)",
+        description="Train a model. Every recipe value can be overridden by an option; the run directory "
+        "gets config.json, metrics.jsonl, TensorBoard events, checkpoints, results.json and curves.png. "
+        "Run under `torchrun --nproc_per_node=N -m resnets train ...` for DistributedDataParallel.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    d = TrainConfig()
+    what = p.add_argument_group("what to train")
+    what.add_argument("--model", default=d.model, help=f"one of: {', '.join(list_models())}")
+    what.add_argument("--data", default=d.data, help="'digits' (bundled), or a path: CIFAR-10/100 python or binary "
+                      "batches, an image folder with train/ and val/ or test/, or a .tar.gz of one")
+    what.add_argument("--recipe", default=d.recipe, choices=list(RECIPES),
+                      help="cifar: paper Section 4.2; imagenet: Section 3.4; fast: a short modern schedule")
+    what.add_argument("--shortcut", type=shortcut, default=argparse.SUPPRESS,
+                      help="shortcut option A, B, C, or none for a plain network (default: the model's)")
+    what.add_argument("--zero-init-residual", action="store_true", default=None, help="start each residual branch's last BN at zero")
+    what.add_argument("--stride-in-1x1", action="store_true", default=None, help="bottleneck stride on the first 1x1 (the paper's placement)")
+    what.add_argument("--out", default=None, metavar="DIR", help="run directory (default: runs/MODEL-DATA-RECIPE-TIME)")
+    what.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR where it stopped")
+
+    opt = p.add_argument_group("recipe overrides (default: the recipe's value)")
+    opt.add_argument("--epochs", type=int, help="epochs to train (replaces the recipe's iterations)")
+    opt.add_argument("--iterations", type=int, help="iterations to train (replaces the recipe's epochs)")
+    opt.add_argument("--batch-size", type=int, help="images per step, over all processes")
+    opt.add_argument("--lr", type=float, help="(peak) learning rate")
+    opt.add_argument("--momentum", type=float)
+    opt.add_argument("--weight-decay", type=float)
+    opt.add_argument("--label-smoothing", type=float)
+    opt.add_argument("--schedule", choices=["step", "onecycle", "cosine", "plateau"])
+    opt.add_argument("--milestones", type=int, nargs="+", metavar="STEP", help="iterations at which a step schedule divides lr by 10")
+    opt.add_argument("--validation", type=int, metavar="N", help="hold N training images out for validation (paper: 5000)")
+    opt.add_argument("--train-subset", type=int, metavar="N", help="train on a seeded subset of N images")
+    opt.add_argument("--test-subset", type=int, metavar="N", help="test on a seeded subset of N images")
+    opt.add_argument("--normalize", choices=["pixel", "channel"], help="per-pixel mean (paper) or per-channel mean/std")
+    opt.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no data augmentation")
+    opt.add_argument("--ten-crop", action="store_true", default=None, help="10-crop testing (image folders)")
+
+    machine = p.add_argument_group("machine")
+    machine.add_argument("--device", default=None, help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    machine.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], help="autocast precision (auto: bf16 on CUDA)")
+    machine.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="channels_last memory format")
+    machine.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    machine.add_argument("--sync-bn", action="store_true", default=None, help="SyncBatchNorm across processes")
+    machine.add_argument("--workers", type=int, help="data loading workers (image folders)")
+    machine.add_argument("--seed", type=int, default=None)
+    p.set_defaults(run=run)
+
+
+OVERRIDES = ("epochs", "iterations", "batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "schedule",
+             "milestones", "validation", "train_subset", "test_subset", "normalize", "augment", "ten_crop", "device",
+             "precision", "channels_last", "compile", "sync_bn", "workers", "seed", "out", "model", "data")
+
+
+def run(args: argparse.Namespace) -> None:
+    if args.resume:
+        train(TrainConfig(), resume=args.resume)
+        return
+    model_overrides = {k: getattr(args, k) for k in ("zero_init_residual", "stride_in_1x1") if getattr(args, k)}
+    if hasattr(args, "shortcut"):
+        model_overrides["shortcut"] = args.shortcut
+    options = {k: getattr(args, k) for k in OVERRIDES}
+    config = make_config(args.recipe, model_overrides=model_overrides, **options)
+    train(config)

@@ -1,0 +1,58 @@
+"""Tar archives of a data set, extracted once into the cache and refused if a member would land
+outside it."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tarfile
+import zlib
+from pathlib import Path, PurePosixPath
+
+from ..errors import UserError
+from .cache import fingerprint
+
+SUFFIXES = (".tar.gz", ".tgz", ".tar")
+
+
+def is_archive(path: Path) -> bool:
+    return path.is_file() and path.name.endswith(SUFFIXES)
+
+
+def archive_stem(path: Path) -> str:
+    """``cifar10-jpeg`` for ``cifar10-jpeg.tar.gz``."""
+    return next(path.name[: -len(s)] for s in SUFFIXES if path.name.endswith(s))
+
+
+def extract(archive: Path, cache_dir: Path) -> Path:
+    """The extracted tree of ``archive`` (its one top folder, if it has just one), extracted into
+    ``cache_dir`` unless it already is."""
+    target = cache_dir / "extracted" / f"{archive_stem(archive)}-{fingerprint(archive, [archive])}"
+    if not target.is_dir():
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        shutil.rmtree(partial, ignore_errors=True)  # left by a run that was killed
+        partial.mkdir(parents=True)
+        try:
+            _extract_safely(archive, partial)
+            os.replace(partial, target)
+        except OSError:
+            if not target.is_dir():  # else another process finished the same extraction first
+                raise
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+    entries = list(target.iterdir())
+    return entries[0] if len(entries) == 1 and entries[0].is_dir() else target
+
+
+def _extract_safely(archive: Path, into: Path) -> None:
+    try:
+        with tarfile.open(archive) as tar:
+            for member in tar.getmembers():
+                name = PurePosixPath(member.name)
+                if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
+                    raise UserError(f"{archive}: refusing member {member.name!r} (absolute, '..' or not a plain file)")
+            # The "data" filter (Python 3.12, backported to 3.8.17+) also strips modes that are unsafe.
+            tar.extractall(into, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise UserError(f"{archive}: not a readable tar archive ({e})") from None

@@ -1,0 +1,51 @@
+"""Where decoded arrays and extracted archives are kept, and how a source is recognized again."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Iterable, Optional
+
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from .arrays import ArrayData
+
+VERSION = "1"  # bump when the decoding changes, so stale caches are not read
+
+
+def cache_root(cache_dir: Optional[os.PathLike] = None) -> Path:
+    """``cache_dir``, else $RESNETS_CACHE, else ~/.cache/resnets."""
+    return Path(cache_dir or os.environ.get("RESNETS_CACHE") or Path.home() / ".cache" / "resnets").expanduser()
+
+
+def fingerprint(source: Path, files: Iterable[Path]) -> str:
+    """A short key for ``source`` as it is now: its resolved path, file count, total size, newest mtime."""
+    stats = [os.stat(f) for f in files]
+    identity = [VERSION, str(source.resolve()), len(stats), sum(s.st_size for s in stats),
+                max((s.st_mtime_ns for s in stats), default=0)]
+    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+
+
+def save_arrays(data: ArrayData, path: Path) -> None:
+    """Write ``data`` as safetensors, atomically: readers see the whole file or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {k: getattr(data, k).contiguous() for k in ("train_images", "train_labels", "test_images", "test_labels")}
+    meta = {"name": data.name, "classes": json.dumps(data.classes),
+            "crop_padding": str(data.crop_padding), "flip": str(int(data.flip))}
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        save_file(tensors, os.fspath(partial), metadata=meta)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def load_arrays(path: Path) -> ArrayData:
+    """Read what :func:`save_arrays` wrote."""
+    with safe_open(os.fspath(path), "pt") as f:
+        meta = f.metadata()
+    return ArrayData(meta["name"], json.loads(meta["classes"]), **load_file(os.fspath(path)),
+                     crop_padding=int(meta["crop_padding"]), flip=bool(int(meta["flip"])))

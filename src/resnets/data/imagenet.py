@@ -1,0 +1,72 @@
+"""The ImageNet input pipeline of Section 3.4, for any image folder too large to hold in memory."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler, Subset
+from torchvision.datasets import ImageFolder
+from torchvision.transforms import v2
+
+from .arrays import FolderData
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+# The principal components of ImageNet's RGB pixels (Krizhevsky et al., 2012), as fb.resnet.torch,
+# the authors' reference reimplementation, publishes them.
+EIGENVALUES = torch.tensor([0.2175, 0.0188, 0.0045])
+EIGENVECTORS = torch.tensor([[-0.5675, 0.7192, 0.4009],
+                             [-0.5808, -0.0045, -0.8140],
+                             [-0.5836, -0.6948, 0.4203]])
+
+
+class Lighting(torch.nn.Module):
+    """The "standard color augmentation" of Section 3.4 (Krizhevsky et al., 2012): adds
+    ``eigenvectors @ (alpha * eigenvalues)`` to every pixel, alpha ~ N(0, std) per image.
+    torchvision has no such transform."""
+
+    def __init__(self, std: float = 0.1):
+        super().__init__()
+        self.std = std
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        alpha = torch.randn(3) * self.std
+        return image + (EIGENVECTORS @ (alpha * EIGENVALUES)).view(3, 1, 1)
+
+
+class FolderLoaders(NamedTuple):
+    train: DataLoader
+    test: DataLoader
+    meta: dict  # how to prepare a new image the same way: mean, std (C, 1, 1), input_size, resize, data
+
+
+def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: int = 224, ten_crop: bool = False,
+                   augment: bool = True, rank: int = 0, world_size: int = 1, seed: int = 0, mean=IMAGENET_MEAN,
+                   std=IMAGENET_STD) -> FolderLoaders:
+    """Training and evaluation loaders of ``data`` as Section 3.4 prescribes.
+
+    Training: the shorter side resized to a random length in [256, 480], a random 224 crop, a
+    random horizontal flip, the color augmentation, mean subtraction (``augment=False``: as
+    evaluation). Evaluation: the shorter side resized to 256 and the center 224 crop or, with
+    ``ten_crop``, the standard 10 crops (the four corners, the center and their mirror images),
+    batched as (B, 10, C, H, W). Lengths scale with ``train_size``. Each of ``world_size`` ranks
+    reads its own shard; call ``train.sampler.set_epoch(epoch)`` before each epoch.
+    """
+    short, long = 256 * train_size // 224, 480 * train_size // 224
+    normalize = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
+    center = v2.Compose([v2.Resize(short), v2.CenterCrop(train_size), *normalize])
+    train = center
+    if augment:
+        train = v2.Compose([v2.RandomShortestSize(list(range(short, long + 1))), v2.RandomCrop(train_size),
+                            v2.RandomHorizontalFlip(), *normalize[:2], Lighting(), normalize[2]])
+    test = v2.Compose([v2.Resize(short), *normalize, v2.TenCrop(train_size), torch.stack]) if ten_crop else center
+    train_set = ImageFolder(data.train_dir, transform=train)
+    test_set = ImageFolder(data.test_dir, transform=test)
+    common = dict(batch_size=batch_size, num_workers=workers, pin_memory=torch.cuda.is_available(),
+                  persistent_workers=workers > 0)
+    sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+    meta = dict(mean=torch.tensor(mean).view(-1, 1, 1).tolist(), std=torch.tensor(std).view(-1, 1, 1).tolist(),
+                input_size=[train_size, train_size], resize=short, data=data.name)
+    return FolderLoaders(DataLoader(train_set, sampler=sampler, drop_last=True, **common),
+                         DataLoader(Subset(test_set, range(rank, len(test_set), world_size)), **common), meta)

@@ -1,0 +1,44 @@
+"""The paper's Table 6: layers, parameters and test error of the CIFAR-10 ResNets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..models import create_model
+from .report import header, pct, table
+from .runner import results, run_models, spec
+from .scales import Scale
+
+# Table 6: (layers, parameters, test error %). ResNet-110's 6.43 is the paper's best of 5 runs
+# (mean 6.61 +- 0.16).
+PAPER = {
+    "resnet20": (20, "0.27M", 8.75), "resnet32": (32, "0.46M", 7.51), "resnet44": (44, "0.66M", 7.17),
+    "resnet56": (56, "0.85M", 6.97), "resnet110": (110, "1.7M", 6.43), "resnet1202": (1202, "19.4M", 7.93),
+}
+
+
+def models(scale: Scale) -> list[str]:
+    return ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110"] + (["resnet1202"] if scale.deep else [])
+
+
+def run(scale: Scale, data: str, out: Path, command: str) -> Path:
+    names = models(scale)
+    dirs = run_models([spec(m) for m in names], scale, data, out)
+    rows = []
+    for m in names:
+        layers, paper_params, paper_error = PAPER[m]
+        params = sum(p.numel() for p in create_model(m).parameters())
+        rows.append((m, layers, f"{params / 1e6:.2f}M", paper_params, pct(results(dirs[m])["test_error"]), paper_error))
+    errors = [results(dirs[m])["test_error"] for m in names]
+    trend = all(a >= b for a, b in zip(errors, errors[1:4]))
+    text = "\n".join([
+        header("CIFAR-10 classification error (paper Table 6)", scale, data, list(dirs.values()), command),
+        table(["model", "layers", "params", "paper params", "test error (%)", "paper test error (%)"], rows),
+        "",
+        f"- test error {'falls' if trend else 'does not fall steadily'} from 20 to 56 layers "
+        f"({', '.join(pct(e) for e in errors[:4])}%){'' if trend else '; the paper sees it fall (8.75 to 6.97%)'}.",
+        "",
+    ])
+    report = out / "cifar-table.md"
+    report.write_text(text)
+    return report

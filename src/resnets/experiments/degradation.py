@@ -1,0 +1,65 @@
+"""The degradation problem on CIFAR-10 (Section 4.2, Fig. 6): deeper plain networks reach a higher
+training error; deeper residual networks a lower one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from ..training.metrics import read_metrics
+from ..training.plots import draw_runs
+from .report import header, pct, table
+from .runner import run_models, spec
+from .scales import Scale
+
+DEPTHS = (20, 32, 44, 56)
+PAPER_TEST_ERROR = {"resnet20": 8.75, "resnet32": 7.51, "resnet44": 7.17, "resnet56": 6.97}  # Table 6
+
+
+def final(run_dir: Path) -> dict:
+    return read_metrics(run_dir)[-1]
+
+
+def run(scale: Scale, data: str, out: Path, command: str) -> Path:
+    plain = [f"plain{d}" for d in DEPTHS]
+    residual = [f"resnet{d}" for d in DEPTHS]
+    dirs = run_models([spec(m) for m in plain + residual], scale, data, out)
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    draw_runs(axes[0], [dirs[m] for m in plain], [f"plain-{d}" for d in DEPTHS], "plain networks")
+    draw_runs(axes[1], [dirs[m] for m in residual], [f"ResNet-{d}" for d in DEPTHS], "residual networks")
+    fig.tight_layout()
+    figure = out / "degradation.png"
+    fig.savefig(figure, dpi=110)
+    plt.close(fig)
+
+    rows = []
+    for m in plain + residual:
+        r = final(dirs[m])
+        rows.append((m, pct(r["train_error"]), pct(r["test_error"]), PAPER_TEST_ERROR.get(m, "")))
+    train_error = {m: final(dirs[m])["train_error"] for m in plain + residual}
+    plain_degrades = train_error["plain56"] > train_error["plain20"]
+    residual_improves = train_error["resnet56"] < train_error["resnet20"]
+    verdict = [
+        f"- plain-56 ends with {'higher' if plain_degrades else 'lower'} training error than plain-20 "
+        f"({pct(train_error['plain56'])}% vs {pct(train_error['plain20'])}%): "
+        f"{'the degradation problem, as in the paper' if plain_degrades else 'the paper saw the opposite'}.",
+        f"- ResNet-56 ends with {'lower' if residual_improves else 'higher'} training error than ResNet-20 "
+        f"({pct(train_error['resnet56'])}% vs {pct(train_error['resnet20'])}%): "
+        f"{'depth helps once shortcuts are added, as in the paper' if residual_improves else 'the paper saw the opposite'}.",
+    ]
+    text = "\n".join([
+        header("Degradation: plain vs residual networks on CIFAR-10 (paper Fig. 6)", scale, data, list(dirs.values()), command),
+        f"![training (dashed) and test (bold) error against iterations]({figure.name})",
+        "",
+        table(["model", "final training error (%)", "final test error (%)", "paper test error (%), Table 6"], rows),
+        "",
+        "Training error is the running error over the last epoch's augmented batches, as in Fig. 6.",
+        "",
+        *verdict,
+        "",
+    ])
+    report = out / "degradation.md"
+    report.write_text(text)
+    return report

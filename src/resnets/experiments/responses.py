@@ -1,0 +1,105 @@
+"""Layer responses (Section 4.2, Fig. 7): the standard deviation of each 3x3 layer's output, after
+batch norm and before the addition and ReLU, on the test images. Residual functions are expected
+to be closer to zero than the plain network's layers, and smaller still in deeper ResNets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import torch
+from torch import nn
+
+from ..data import DeviceLoader, load_data
+from ..training import load_model
+from .report import header, table
+from .runner import run_models, spec
+from .scales import Scale
+
+MODELS = ("plain20", "plain56", "resnet20", "resnet56")
+
+
+def response_layers(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:
+    """The batch norm after each 3x3 convolution, in network order (``conv1`` -> ``bn1``, ...)."""
+    modules = dict(model.named_modules())
+    layers = []
+    for name, m in modules.items():
+        if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3):
+            prefix, _, conv = name.rpartition(".")
+            bn_name = (prefix + "." if prefix else "") + conv.replace("conv", "bn")
+            layers.append((bn_name, modules[bn_name]))
+    return layers
+
+
+@torch.no_grad()
+def response_stds(model: nn.Module, batches) -> list[float]:
+    """The std of each 3x3 layer's response over all images, channels and positions."""
+    layers = response_layers(model)
+    moments = torch.zeros(len(layers), 3, dtype=torch.float64)  # count, sum, sum of squares
+
+    def record(i):
+        def hook(module, inputs, output):
+            o = output.double()
+            moments[i] += torch.stack([torch.tensor(o.numel(), dtype=torch.float64), o.sum().cpu(), o.square().sum().cpu()])
+        return hook
+
+    handles = [bn.register_forward_hook(record(i)) for i, (_, bn) in enumerate(layers)]
+    try:
+        model.eval()
+        for x, _ in batches:
+            model(x)
+    finally:
+        for h in handles:
+            h.remove()
+    n, s, ss = moments.unbind(1)
+    return (ss / n - (s / n) ** 2).clamp_min(0).sqrt().tolist()
+
+
+def run(scale: Scale, data: str, out: Path, command: str) -> Path:
+    dirs = run_models([spec(m) for m in MODELS], scale, data, out)
+    test = load_data(data).subset(None, scale.test_subset)
+    stds = {}
+    for m in MODELS:
+        model, meta = load_model(dirs[m])
+        batches = DeviceLoader(test.test_images, test.test_labels, 500, train=False,
+                               mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
+        stds[m] = response_stds(model, batches)
+
+    fig, axes = plt.subplots(2, 1, figsize=(8, 7))
+    styles = {"plain20": ("tab:blue", "--"), "plain56": ("tab:red", "--"), "resnet20": ("tab:blue", "-"), "resnet56": ("tab:red", "-")}
+    for m, values in stds.items():
+        color, line = styles[m]
+        label = m.replace("plain", "plain-").replace("resnet", "ResNet-")
+        axes[0].plot(range(1, len(values) + 1), values, line, color=color, label=label)
+        axes[1].plot(range(1, len(values) + 1), sorted(values, reverse=True), line, color=color, label=label)
+    axes[0].set_xlabel("layer index (original)")
+    axes[1].set_xlabel("layer index (sorted by magnitude)")
+    for ax in axes:
+        ax.set_ylabel("std")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    figure = out / "responses.png"
+    fig.savefig(figure, dpi=110)
+    plt.close(fig)
+
+    mean = {m: sum(v) / len(v) for m, v in stds.items()}
+    rows = [(m, len(stds[m]), f"{mean[m]:.3f}", f"{max(stds[m]):.3f}", f"{min(stds[m]):.3f}") for m in MODELS]
+    smaller = {d: mean[f"resnet{d}"] < mean[f"plain{d}"] for d in (20, 56)}
+    deeper = mean["resnet56"] < mean["resnet20"]
+    text = "\n".join([
+        header("Standard deviations of layer responses (paper Fig. 7)", scale, data, list(dirs.values()), command),
+        f"![std of each 3x3 layer's response, in network order (top) and sorted (bottom)]({figure.name})",
+        "",
+        table(["model", "3x3 layers", "mean std", "largest", "smallest"], rows),
+        "",
+        f"- ResNet responses {'are' if all(smaller.values()) else 'are not both'} smaller than the plain nets' at equal depth "
+        f"(20 layers: {mean['resnet20']:.3f} vs {mean['plain20']:.3f}; 56: {mean['resnet56']:.3f} vs {mean['plain56']:.3f}); "
+        "the paper: \"ResNets have generally smaller responses than their plain counterparts\".",
+        f"- ResNet-56's responses are {'smaller' if deeper else 'not smaller'} than ResNet-20's on average; the paper: "
+        "\"the deeper ResNet has smaller magnitudes of responses\".",
+        "",
+    ])
+    report = out / "responses.md"
+    report.write_text(text)
+    return report

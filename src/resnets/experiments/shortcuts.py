@@ -1,0 +1,38 @@
+"""Shortcut options A, B and C (Section 3.3, Table 3) compared on CIFAR-10 networks, with the
+plain network for reference. The paper compared them on ImageNet with ResNet-34."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..models import create_model
+from .report import header, pct, table
+from .runner import results, run_models, spec
+from .scales import Scale
+
+# Table 3, ImageNet validation top-1 error (%), 10-crop: plain-34 and ResNet-34 A/B/C.
+PAPER_TOP1 = {None: 28.54, "A": 25.03, "B": 24.52, "C": 24.19}
+DEPTH = 20
+
+
+def run(scale: Scale, data: str, out: Path, command: str) -> Path:
+    specs = [spec(f"plain{DEPTH}"), spec(f"resnet{DEPTH}"), spec(f"resnet{DEPTH}", "B"), spec(f"resnet{DEPTH}", "C")]
+    options = [None, "A", "B", "C"]
+    dirs = run_models(specs, scale, data, out)
+    rows = []
+    for s, option in zip(specs, options):
+        params = sum(p.numel() for p in create_model(s.model, **s.overrides).parameters())
+        rows.append((s.key, option or "none (plain)", f"{params:,}", pct(results(dirs[s.key])["test_error"]), PAPER_TOP1[option]))
+    error = {o: results(dirs[s.key])["test_error"] for s, o in zip(specs, options)}
+    order = "C <= B <= A < plain" if error["C"] <= error["B"] <= error["A"] < error[None] else "not C <= B <= A < plain"
+    text = "\n".join([
+        header(f"Shortcut options A, B, C on ResNet-{DEPTH} (paper Table 3)", scale, data, list(dirs.values()), command),
+        table(["run", "shortcut", "params", "test error (%)", "paper, ResNet-34 on ImageNet, top-1 error (%)"], rows),
+        "",
+        f"- ours: {order}; the paper: C < B < A < plain, with small gaps between A, B and C "
+        "(\"projection shortcuts are not essential\").",
+        "",
+    ])
+    report = out / "shortcuts.md"
+    report.write_text(text)
+    return report

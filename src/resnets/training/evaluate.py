@@ -1,0 +1,84 @@
+"""Evaluation (top-1 and top-5 error; 10-crop testing, Section 3.4) and prediction on image files."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms import v2
+
+from ..errors import UserError
+from .distributed import Context, all_reduce_sum
+
+
+def autocast(device: torch.device, precision: str):
+    """Mixed precision for the forward pass: bf16 or fp16 autocast, or nothing for fp32."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast(device.type, dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def errors(logits: torch.Tensor, y: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
+    """Counts of top-1 and top-k misses in a batch."""
+    top = logits.topk(min(k, logits.shape[1]), dim=1).indices
+    hit = top == y[:, None]
+    return (~hit[:, 0]).sum(), (~hit.any(dim=1)).sum()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: Iterable, ctx: Context = Context(), precision: str = "fp32") -> dict[str, float]:
+    """Loss, top-1 and top-5 error over ``batches`` (summed over every process). Batches of shape
+    (B, crops, C, H, W) are crops of one image each: their softmax outputs are averaged."""
+    model.eval()
+    totals = torch.zeros(4, dtype=torch.float64, device=ctx.device)  # loss, top1, top5, n
+    for x, y in batches:
+        x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
+        with autocast(ctx.device, precision):
+            if x.dim() == 5:
+                b, crops = x.shape[:2]
+                probs = model(x.flatten(0, 1)).float().softmax(1).view(b, crops, -1).mean(1)
+                logits = probs.log()
+            else:
+                logits = model(x).float()
+        top1, top5 = errors(logits, y)
+        totals += torch.stack([F.cross_entropy(logits, y, reduction="sum"), top1, top5, torch.tensor(len(y), device=ctx.device)]).double()
+    loss, top1, top5, n = all_reduce_sum(totals, ctx).tolist()
+    if n == 0:
+        raise UserError("the evaluation set is empty")
+    return {"loss": loss / n, "top1_error": top1 / n, "top5_error": top5 / n, "images": int(n)}
+
+
+def preprocess(paths: Sequence[str | Path], meta: dict[str, Any]) -> torch.Tensor:
+    """Image files as a normalized batch the way the checkpoint's model was trained on them."""
+    config = meta["model_config"]
+    mode = ImageReadMode.GRAY if config.get("in_channels", 3) == 1 else ImageReadMode.RGB
+    h, w = meta["input_size"]
+    if meta.get("resize") is not None:  # image-folder models: resize the shorter side, center crop
+        resize = v2.Compose([v2.Resize(meta["resize"], antialias=True), v2.CenterCrop((h, w))])
+    else:  # array data sets: the whole image at the training resolution
+        resize = v2.Resize((h, w), antialias=True)
+    mean = torch.tensor(meta["mean"], dtype=torch.float32)
+    std = torch.tensor(meta["std"], dtype=torch.float32)
+    images = []
+    for path in paths:
+        try:
+            data = torch.frombuffer(bytearray(Path(path).read_bytes()), dtype=torch.uint8)
+            image = decode_image(data, mode=mode)
+        except RuntimeError as e:
+            raise UserError(f"cannot decode image {path}: {e}") from None
+        images.append((resize(image).float() / 255 - mean) / std)
+    return torch.stack(images)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, meta: dict[str, Any], paths: Sequence[str | Path], topk: int = 5) -> list[list[tuple[str, float]]]:
+    """For each image, the ``topk`` most probable classes with their probabilities."""
+    probs = model.eval()(preprocess(paths, meta)).softmax(1)
+    values, indices = probs.topk(min(topk, probs.shape[1]), dim=1)
+    classes = meta["classes"]
+    return [[(classes[i], p) for i, p in zip(row_i.tolist(), row_p.tolist())] for row_i, row_p in zip(indices, values)]

@@ -1,0 +1,59 @@
+"""Where a run's numbers go: ``metrics.jsonl`` (one JSON object per epoch), TensorBoard events,
+and a one-line summary per epoch on stdout."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+METRICS = "metrics.jsonl"
+
+
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    path = Path(run_dir) / METRICS
+    if not path.is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run directory (no {METRICS})")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class MetricsLog:
+    """Appends each epoch's record; on resume, drops records from epochs that will run again."""
+
+    def __init__(self, run_dir: Path, resume_epoch: int = 0) -> None:
+        from torch.utils.tensorboard import SummaryWriter  # imported here: it is slow to import
+
+        self.path = run_dir / METRICS
+        kept = [r for r in read_metrics(run_dir) if r["epoch"] < resume_epoch] if resume_epoch and self.path.exists() else []
+        self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"), purge_step=None)
+
+    def log(self, record: dict[str, Any]) -> None:
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        for key, value in record.items():
+            if key not in ("epoch", "step") and isinstance(value, (int, float)):
+                self.tensorboard.add_scalar(key, value, record["step"])
+        self.tensorboard.flush()
+        print(summary_line(record), flush=True)
+
+    def close(self) -> None:
+        self.tensorboard.close()
+
+
+def summary_line(r: dict[str, Any]) -> str:
+    def pct(key: str) -> Optional[str]:
+        return f"{100 * r[key]:.2f}%" if r.get(key) is not None else None
+
+    parts = [
+        f"epoch {r['epoch'] + 1}/{r['epochs']}",
+        f"step {r['step']}",
+        f"lr {r['lr']:.4g}",
+        f"train loss {r['train_loss']:.4f} err {pct('train_error')}",
+    ]
+    if r.get("val_error") is not None:
+        parts.append(f"val loss {r['val_loss']:.4f} err {pct('val_error')}")
+    parts.append(f"test loss {r['test_loss']:.4f} err {pct('test_error')}")
+    parts.append(f"{r['images_per_s']:.0f} img/s")
+    parts.append(f"{r['elapsed']:.0f}s")
+    return " | ".join(parts)

@@ -1,0 +1,40 @@
+"""Training curves in the style of the paper's Fig. 4 and Fig. 6: error against iterations, thin
+dashed lines for training error, bold lines for test error, one color per run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .metrics import read_metrics  # noqa: E402
+
+
+def draw_runs(ax, run_dirs: Sequence[str | Path], labels: Optional[Sequence[str]] = None, title: str = "") -> None:
+    """Draw each run's training (dashed) and test (bold) error on ``ax``."""
+    labels = labels or [Path(d).name for d in run_dirs]
+    for run_dir, label, color in zip(run_dirs, labels, plt.cm.tab10.colors * 10):
+        records = read_metrics(run_dir)
+        steps = [r["step"] for r in records]
+        ax.plot(steps, [100 * r["train_error"] for r in records], "--", lw=1, color=color)
+        ax.plot(steps, [100 * r["test_error"] for r in records], "-", lw=2, color=color, label=label)
+    ax.set_xlabel("iterations")
+    ax.set_ylabel("error (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(title="dashed: training, bold: test", fontsize=8, title_fontsize=8)
+    if title:
+        ax.set_title(title)
+
+
+def plot_runs(run_dirs: Sequence[str | Path], path: str | Path, labels: Optional[Sequence[str]] = None, title: str = "") -> Path:
+    """Several runs on one figure, saved as a PNG."""
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    draw_runs(ax, run_dirs, labels, title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,106 @@
+"""Each experiment at smoke scale: its report and figures come from its runs' own metrics."""
+
+import json
+import re
+
+import pytest
+import torch
+
+from resnets.cli import main
+from resnets.experiments.responses import response_layers, response_stds
+from resnets.training import load_model
+from resnets.data import DeviceLoader, load_data
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory):
+    return tmp_path_factory.mktemp("reproduce")
+
+
+def rows(report: str) -> dict[str, list[str]]:
+    """The Markdown table's body rows (not its header), keyed by their first cell."""
+    table, in_table = {}, False
+    for line in report.splitlines():
+        if not line.startswith("|"):
+            in_table = False
+        elif not in_table:
+            in_table = True  # the header
+        elif not set(line) <= set("|-: "):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            table[cells[0]] = cells[1:]
+    return table
+
+
+def last(out, key):
+    lines = (out / "runs" / key / "metrics.jsonl").read_text().splitlines()
+    return json.loads(lines[-1])
+
+
+def test_degradation(out):
+    assert main(["reproduce", "degradation", "--scale", "smoke", "--out", str(out)]) == 0
+    report = (out / "degradation.md").read_text()
+    assert (out / "degradation.png").read_bytes()[:8] == PNG
+    table = rows(report)
+    for model in ["plain20", "plain32", "plain44", "plain56", "resnet20", "resnet32", "resnet44", "resnet56"]:
+        record = last(out, model)
+        assert record["step"] == 24
+        assert table[model][0] == f"{100 * record['train_error']:.2f}"
+        assert table[model][1] == f"{100 * record['test_error']:.2f}"
+    assert table["resnet20"][2] == "8.75"
+    assert "scale `smoke`" in report and "digits" in report and "wall time" in report
+
+
+def test_cifar_table_reuses_runs(out, capsys):
+    assert main(["reproduce", "cifar-table", "--scale", "smoke", "--out", str(out)]) == 0
+    assert "reusing the finished run" in capsys.readouterr().out  # resnet20..56 came from degradation
+    table = rows((out / "cifar-table.md").read_text())
+    assert table["resnet110"][:2] == ["110", "1.73M"]
+    assert table["resnet56"][-1] == "6.97"
+    for model in ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110"]:
+        results = json.loads((out / "runs" / model / "results.json").read_text())
+        assert table[model][3] == f"{100 * results['test_error']:.2f}"
+
+
+def test_shortcuts(out):
+    assert main(["reproduce", "shortcuts", "--scale", "smoke", "--out", str(out)]) == 0
+    table = rows((out / "shortcuts.md").read_text())
+    assert [table[k][0] for k in ["plain20", "resnet20", "resnet20-B", "resnet20-C"]] == ["none (plain)", "A", "B", "C"]
+    params = {k: int(table[k][1].replace(",", "")) for k in table}
+    assert params["plain20"] == params["resnet20"] == 269_722  # option A adds no parameters
+    assert params["plain20"] < params["resnet20-B"] < params["resnet20-C"]
+    for key in ["plain20", "resnet20", "resnet20-B", "resnet20-C"]:
+        error = json.loads((out / "runs" / key / "results.json").read_text())["test_error"]
+        assert table[key][2] == f"{100 * error:.2f}"
+    assert table["resnet20-C"][3] == "24.19"
+
+
+def test_responses(out):
+    assert main(["reproduce", "responses", "--scale", "smoke", "--out", str(out)]) == 0
+    assert (out / "responses.png").read_bytes()[:8] == PNG
+    table = rows((out / "responses.md").read_text())
+    assert table["resnet20"][0] == "19" and table["resnet56"][0] == "55"  # 3x3 layers: 6n + 1
+
+    # One response recomputed independently: the residual branch F(x) of a block, on its real input.
+    model, meta = load_model(out / "runs" / "resnet20")
+    data = load_data("digits").subset(None, 200)
+    batches = list(DeviceLoader(data.test_images, data.test_labels, 500, train=False,
+                                mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"])))
+    block = model.layer2[1]
+    inputs = []
+    handle = block.register_forward_pre_hook(lambda m, args: inputs.append(args[0]))
+    with torch.no_grad():
+        model(batches[0][0])
+        expected = block.residual(inputs[0]).std(unbiased=False).item()
+    handle.remove()
+    names = [name for name, _ in response_layers(model)]
+    assert response_stds(model, batches)[names.index("layer2.1.bn2")] == pytest.approx(expected, rel=1e-4)
+    mean = sum(response_stds(model, batches)) / len(names)
+    assert table["resnet20"][1] == f"{mean:.3f}"
+
+
+def test_unknown_experiment_is_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", "fig9"])
+    assert e.value.code == 2

@@ -1,0 +1,208 @@
+"""The trainer on the bundled digits: run directory contents, recipes, resume, divergence,
+distributed training, eval and predict, and the command line's error paths."""
+
+import json
+import os
+import socket
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+from safetensors.torch import load_file
+from torchvision.io import write_png
+
+from resnets.cli import main
+from resnets.data import DeviceLoader, load_data
+from resnets.training import Diverged, load_model, make_config, train
+from resnets.training.recipes import RECIPES
+from resnets.training.trainer import make_scheduler
+
+
+def small(out, **overrides):
+    """A few-second run of resnet20 on the digits."""
+    recipe = overrides.pop("recipe", "fast")
+    values = dict(model="resnet20", data="digits", epochs=2, batch_size=64, out=str(out), lr=0.2)
+    if "iterations" in overrides:
+        del values["epochs"]
+    values.update(overrides)
+    return make_config(recipe, **values)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return train(small(tmp_path_factory.mktemp("runs") / "digits", epochs=3))
+
+
+def test_cifar_recipe_is_section_4_2():
+    r = RECIPES["cifar"]
+    assert (r["batch_size"], r["lr"], r["momentum"], r["weight_decay"]) == (128, 0.1, 0.9, 1e-4)
+    assert (r["milestones"], r["iterations"]) == ((32_000, 48_000), 64_000)
+    assert (r["warmup_lr"], r["warmup_until_error"], r["normalize"]) == (0.01, 0.8, "pixel")
+    config = make_config("cifar")
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=config.lr)
+    scheduler = make_scheduler(config, optimizer, config.iterations)
+    lrs = {}
+    for step in range(48_001):
+        if step in (0, 31_999, 32_000, 47_999, 48_000):
+            lrs[step] = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        scheduler.step()
+    assert lrs == pytest.approx({0: 0.1, 31_999: 0.1, 32_000: 0.01, 47_999: 0.01, 48_000: 0.001})
+
+
+def test_imagenet_recipe_is_section_3_4():
+    r = RECIPES["imagenet"]
+    assert (r["batch_size"], r["lr"], r["momentum"], r["weight_decay"], r["schedule"]) == (256, 0.1, 0.9, 1e-4, "plateau")
+    assert r["iterations"] == 600_000 and r["ten_crop"]
+
+
+def test_overrides_replace_recipe_values():
+    config = make_config("cifar", lr=0.05, epochs=3)
+    assert config.lr == 0.05 and config.epochs == 3 and config.iterations is None
+    assert make_config("fast", iterations=100).epochs is None
+
+
+def test_run_directory(trained):
+    run = trained
+    files = {p.relative_to(run.dir).as_posix() for p in run.dir.rglob("*") if p.is_file()}
+    for name in ["config.json", "metrics.jsonl", "results.json", "curves.png", "model.safetensors",
+                 "checkpoints/last.safetensors", "checkpoints/last_state.pt"]:
+        assert name in files
+    assert any(f.startswith("tensorboard/events.out.tfevents") for f in files)
+    assert (run.dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    records = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1, 2]
+    keys = {"epoch", "step", "lr", "train_loss", "train_error", "val_loss", "val_error", "test_loss", "test_error", "images_per_s", "elapsed"}
+    assert keys <= set(records[0])
+    assert records[-1]["step"] == 3 * (1437 // 64)  # full batches only
+    results = json.loads((run.dir / "results.json").read_text())
+    assert results["test_top1"] == pytest.approx(1 - records[-1]["test_error"])
+    assert {"model", "data", "recipe", "test_top5", "epochs", "wall_time_s", "device"} <= set(results)
+    assert results["test_top1"] > 0.5  # three epochs of learning, far above chance (0.1)
+    state = torch.load(run.dir / "checkpoints/last_state.pt", weights_only=True)
+    assert state["epoch"] == 3 and {"optimizer", "scheduler", "rng"} <= set(state)
+    assert json.loads((run.dir / "config.json").read_text())["model"] == "resnet20"
+
+
+def test_resume_gives_the_uninterrupted_weights(tmp_path):
+    reference = train(small(tmp_path / "whole", epochs=3))
+
+    def interrupt(record):
+        if record["epoch"] == 0:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(small(tmp_path / "cut", epochs=3), callbacks=[interrupt])
+    resumed = train(None, resume=tmp_path / "cut")
+    a, b = load_file(reference.dir / "model.safetensors"), load_file(resumed.dir / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [0, 1, 2]
+
+
+def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        train(small(tmp_path, recipe="cifar", epochs=3), callbacks=[lambda r: (_ for _ in ()).throw(KeyboardInterrupt)])
+    good = (tmp_path / "checkpoints/last.safetensors").read_bytes()
+    state_file = tmp_path / "checkpoints/last_state.pt"
+    state = torch.load(state_file, weights_only=True)
+    state["scheduler"]["base_lrs"] = [1e12]  # the step schedule's next step sets an absurd lr
+    torch.save(state, state_file)
+    with pytest.raises(Diverged, match="last good checkpoint"):
+        train(None, resume=tmp_path)
+    assert (tmp_path / "checkpoints/last.safetensors").read_bytes() == good
+    assert torch.load(state_file, weights_only=True)["epoch"] == 1
+
+
+def test_warmup_holds_lr_until_training_error_falls(tmp_path):
+    # Section 4.2's ResNet-110 warm-up, tried on resnet20 by lowering the depth it applies from.
+    never = train(small(tmp_path / "a", recipe="cifar", iterations=30, warmup_min_depth=20, warmup_until_error=0.0))
+    soon = train(small(tmp_path / "b", recipe="cifar", iterations=30, warmup_min_depth=20, warmup_until_error=1.0))
+    plain = train(small(tmp_path / "c", recipe="cifar", iterations=30))
+    lr = lambda run: [json.loads(line)["lr"] for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    assert lr(never) == pytest.approx([0.01, 0.01])
+    assert lr(soon) == pytest.approx([0.2, 0.2])
+    assert lr(plain) == pytest.approx([0.2, 0.2])
+
+
+def _distributed_worker(rank, world_size, port, out):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    run = train(small(out / "ddp", epochs=1, batch_size=128, device="cpu"))
+    from safetensors.torch import save_file
+
+    save_file({k: v.contiguous() for k, v in run.model.state_dict().items()}, str(out / f"rank{rank}.safetensors"))
+    torch.distributed.destroy_process_group()
+
+
+def test_two_process_gloo_run(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_distributed_worker, args=(2, port, tmp_path), nprocs=2, join=True)
+    r0, r1 = load_file(tmp_path / "rank0.safetensors"), load_file(tmp_path / "rank1.safetensors")
+    assert all(torch.equal(r0[k], r1[k]) for k in r0)
+    single = train(small(tmp_path / "single", epochs=1, batch_size=128))
+    ddp = load_file(tmp_path / "ddp" / "model.safetensors")
+    expected = load_file(single.dir / "model.safetensors")
+    assert {k: v.shape for k, v in ddp.items()} == {k: v.shape for k, v in expected.items()}
+    assert not (tmp_path / "ddp" / "rank1").exists()
+    records = (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()
+    assert len(records) == 1  # rank 0 alone logs
+
+
+def test_eval_matches_the_run(trained, capsys):
+    assert main(["eval", "--checkpoint", str(trained.dir), "--data", "digits", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["top1_error"] == pytest.approx(trained.results["test_error"])
+    assert result["images"] == 360
+
+
+def test_predict_reads_image_files_like_the_trainer(trained, tmp_path, capsys):
+    model, meta = load_model(trained.dir)
+    data = load_data("digits")
+    loader = DeviceLoader(data.test_images[:8], data.test_labels[:8], 8, train=False,
+                          mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
+    x, _ = next(iter(loader))
+    with torch.no_grad():
+        expected = model(x).argmax(1).tolist()
+    paths = []
+    for i, image in enumerate(data.test_images[:8]):
+        paths.append(str(tmp_path / f"{i}.png"))
+        write_png(image, paths[-1])
+    assert main(["predict", "--checkpoint", str(trained.dir / "model.safetensors"), "--json", "--top", "3", *paths]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [int(o["top"][0]["class"]) for o in out] == expected
+    for o in out:
+        probs = [t["probability"] for t in o["top"]]
+        assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6 and len(probs) == 3
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "--model", "resnet19"], "unknown model 'resnet19'"),
+        (["train", "--data", "/no/such/place"], "/no/such/place"),
+        (["train", "--data", "{tmp}"], "recogni"),
+        (["train", "--epochs", "0"], "--epochs must be at least 1"),
+        (["train", "--lr", "-1"], "lr > 0"),
+        (["train", "--resume", "{tmp}"], "not a run directory"),
+        (["eval", "--checkpoint", "{tmp}/junk.safetensors", "--data", "digits"], "cannot read checkpoint"),
+        (["eval", "--checkpoint", "{tmp}", "--data", "digits"], "holds no checkpoint"),
+        (["predict", "--checkpoint", "{tmp}/missing", "x.png"], "no checkpoint"),
+    ],
+)
+def test_errors_are_one_line_with_exit_code_2(argv, message, tmp_path, capsys):
+    (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_bad_option_type_is_exit_2():
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--epochs", "many"])
+    assert e.value.code == 2
