@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/resnets summary resnet50
+	$(VENV)/bin/resnets train
 
 test: $(STAMP)
 	$(PYTHON) -m pytest -q

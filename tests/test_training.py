@@ -3,6 +3,7 @@ distributed training, eval and predict, and the command line's error paths."""
 
 import json
 import os
+import re
 import socket
 
 import pytest
@@ -206,3 +207,42 @@ def test_bad_option_type_is_exit_2():
     with pytest.raises(SystemExit) as e:
         main(["train", "--epochs", "many"])
     assert e.value.code == 2
+
+
+def test_large_image_folder_streams_with_ten_crop(tmp_path, capsys):
+    # Images of several sizes cannot be stacked into arrays: the folder is streamed through
+    # DataLoader workers with Section 3.4's scale augmentation, and tested with 10 crops.
+    for split, n in [("train", 4), ("val", 2)]:
+        for c, cls in enumerate(["cat", "dog"]):
+            (tmp_path / "set" / split / cls).mkdir(parents=True)
+            for i in range(n):
+                image = torch.full((3, 40 + 10 * i, 50), 60 + 120 * c, dtype=torch.uint8)
+                write_png(image, str(tmp_path / "set" / split / cls / f"{i}.png"))
+    config = make_config("imagenet", model="resnet18", data=str(tmp_path / "set"), epochs=1, batch_size=4,
+                         workers=0, out=str(tmp_path / "run"))
+    assert config.ten_crop
+    run = train(config)
+    assert run.results["test_top5"] is None  # two classes: top-5 means nothing
+    capsys.readouterr()
+    model, meta = load_model(run.dir)
+    assert meta["resize"] == 256 and meta["input_size"] == [224, 224] and meta["classes"] == ["cat", "dog"]
+    assert main(["eval", "--checkpoint", str(run.dir), "--data", str(tmp_path / "set"), "--ten-crop", "--workers", "0", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 4
+    assert main(["predict", "--checkpoint", str(run.dir), str(tmp_path / "set/val/dog/0.png"), "--top", "2"]) == 0
+    shares = re.findall(r"(cat|dog) ([\d.]+)%", capsys.readouterr().out)
+    assert {c for c, _ in shares} == {"cat", "dog"} and sum(float(p) for _, p in shares) == pytest.approx(100, abs=0.2)
+
+
+def test_torchrun_command(tmp_path):
+    # The documented command: torchrun starts two gloo processes; rank 0 alone writes the run.
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "resnets", "train",
+                           "--epochs", "1", "--device", "cpu", "--out", str(out)], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "x 2 processes" in done.stdout
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+    assert json.loads((out / "results.json").read_text())["processes"] == 2

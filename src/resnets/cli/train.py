@@ -24,16 +24,15 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Train a model. Every recipe value can be overridden by an option; the run directory "
         "gets config.json, metrics.jsonl, TensorBoard events, checkpoints, results.json and curves.png. "
         "Run under `torchrun --nproc_per_node=N -m resnets train ...` for DistributedDataParallel.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     d = TrainConfig()
     what = p.add_argument_group("what to train")
-    what.add_argument("--model", default=d.model, help=f"one of: {', '.join(list_models())}")
+    what.add_argument("--model", default=d.model, help=f"one of: {', '.join(list_models())} (default: {d.model})")
     what.add_argument("--data", default=d.data, help="'digits' (bundled), or a path: CIFAR-10/100 python or binary "
-                      "batches, an image folder with train/ and val/ or test/, or a .tar.gz of one")
+                      "batches, an image folder with train/ and val/ or test/, or a .tar.gz of one (default: digits)")
     what.add_argument("--recipe", default=d.recipe, choices=list(RECIPES),
-                      help="cifar: paper Section 4.2; imagenet: Section 3.4; fast: a short modern schedule")
-    what.add_argument("--shortcut", type=shortcut, default=argparse.SUPPRESS,
+                      help="cifar: paper Section 4.2; imagenet: Section 3.4; fast: a short modern schedule (default: fast)")
+    what.add_argument("--shortcut", type=shortcut, default=argparse.SUPPRESS, metavar="{A,B,C,none}",
                       help="shortcut option A, B, C, or none for a plain network (default: the model's)")
     what.add_argument("--zero-init-residual", action="store_true", default=None, help="start each residual branch's last BN at zero")
     what.add_argument("--stride-in-1x1", action="store_true", default=None, help="bottleneck stride on the first 1x1 (the paper's placement)")
@@ -41,14 +40,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR where it stopped")
 
     opt = p.add_argument_group("recipe overrides (default: the recipe's value)")
-    opt.add_argument("--epochs", type=int, help="epochs to train (replaces the recipe's iterations)")
-    opt.add_argument("--iterations", type=int, help="iterations to train (replaces the recipe's epochs)")
-    opt.add_argument("--batch-size", type=int, help="images per step, over all processes")
-    opt.add_argument("--lr", type=float, help="(peak) learning rate")
-    opt.add_argument("--momentum", type=float)
-    opt.add_argument("--weight-decay", type=float)
-    opt.add_argument("--label-smoothing", type=float)
-    opt.add_argument("--schedule", choices=["step", "onecycle", "cosine", "plateau"])
+    opt.add_argument("--epochs", type=int, metavar="N", help="epochs to train (replaces the recipe's iterations)")
+    opt.add_argument("--iterations", type=int, metavar="N", help="iterations to train (replaces the recipe's epochs)")
+    opt.add_argument("--batch-size", type=int, metavar="N", help="images per step, over all processes")
+    opt.add_argument("--lr", type=float, metavar="LR", help="(peak) learning rate")
+    opt.add_argument("--momentum", type=float, metavar="M", help="SGD momentum")
+    opt.add_argument("--weight-decay", type=float, metavar="WD", help="L2 weight decay")
+    opt.add_argument("--label-smoothing", type=float, metavar="EPS", help="label smoothing of the loss")
+    opt.add_argument("--schedule", choices=["step", "onecycle", "cosine", "plateau"], help="learning-rate schedule")
     opt.add_argument("--milestones", type=int, nargs="+", metavar="STEP", help="iterations at which a step schedule divides lr by 10")
     opt.add_argument("--validation", type=int, metavar="N", help="hold N training images out for validation (paper: 5000)")
     opt.add_argument("--train-subset", type=int, metavar="N", help="train on a seeded subset of N images")
@@ -58,13 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--ten-crop", action="store_true", default=None, help="10-crop testing (image folders)")
 
     machine = p.add_argument_group("machine")
-    machine.add_argument("--device", default=None, help="auto (CUDA when present), cpu, cuda, cuda:1, ...")
+    machine.add_argument("--device", default=None, help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
     machine.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], help="autocast precision (auto: bf16 on CUDA)")
     machine.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="channels_last memory format")
     machine.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     machine.add_argument("--sync-bn", action="store_true", default=None, help="SyncBatchNorm across processes")
-    machine.add_argument("--workers", type=int, help="data loading workers (image folders)")
-    machine.add_argument("--seed", type=int, default=None)
+    machine.add_argument("--workers", type=int, metavar="N", help="data loading workers (image folders)")
+    machine.add_argument("--seed", type=int, metavar="N", default=None, help="seed of the weights, shuffling and augmentation (default: 0)")
     p.set_defaults(run=run)
 
 

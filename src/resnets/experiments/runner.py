@@ -37,7 +37,7 @@ def run_models(specs: list[Spec], scale: Scale, data: str, out: Path) -> dict[st
         config = make_config(
             "cifar", model=s.model, data=data, iterations=scale.iterations, milestones=scale.milestones,
             batch_size=scale.batch_size, train_subset=scale.train_subset, test_subset=scale.test_subset,
-            model_overrides=s.overrides, out=str(run_dir),
+            model_overrides=s.overrides, out=str(run_dir), channels_last=True,  # a layout, not a recipe change
         )
         if (run_dir / CONFIG).is_file():
             existing = json.loads((run_dir / CONFIG).read_text())

@@ -221,7 +221,7 @@ def train(
 
     while epoch < epochs and step < total_steps:
         started = time.perf_counter()
-        pipe.train.set_epoch(epoch) if hasattr(pipe.train, "set_epoch") else pipe.train.sampler.set_epoch(epoch)
+        getattr(pipe.train, "sampler", pipe.train).set_epoch(epoch)  # a DataLoader's DistributedSampler, or ours
         model.train()
         sums = torch.zeros(3, dtype=torch.float64, device=ctx.device)  # loss, top-1 misses, images
         window = torch.zeros(3, dtype=torch.float64, device=ctx.device)  # the same since the last report
