@@ -11,6 +11,7 @@ from typing import Iterable, Optional
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 
+from ..files import atomic_write
 from .arrays import ArrayData
 
 VERSION = "1"  # bump when the decoding changes, so stale caches are not read
@@ -31,16 +32,10 @@ def fingerprint(source: Path, files: Iterable[Path]) -> str:
 
 def save_arrays(data: ArrayData, path: Path) -> None:
     """Write ``data`` as safetensors, atomically: readers see the whole file or none."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: getattr(data, k).contiguous() for k in ("train_images", "train_labels", "test_images", "test_labels")}
     meta = {"name": data.name, "classes": json.dumps(data.classes),
             "crop_padding": str(data.crop_padding), "flip": str(int(data.flip))}
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-    try:
-        save_file(tensors, os.fspath(partial), metadata=meta)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
 
 
 def load_arrays(path: Path) -> ArrayData:

@@ -8,11 +8,13 @@ from typing import Optional
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..files import atomic_write
+
 
 def save_weights(model: nn.Module, path: str | os.PathLike, metadata: Optional[dict[str, str]] = None) -> None:
-    """Write ``model.state_dict()`` to a safetensors file."""
+    """Write ``model.state_dict()`` to a safetensors file (atomically)."""
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, os.fspath(path), metadata=metadata)
+    atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True) -> nn.Module:

@@ -5,41 +5,26 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from torch import nn
 
 from ..errors import UserError
-from ..models import ResNet
+from ..files import atomic_write
+from ..models import ResNet, save_weights
 
 WEIGHTS = "model.safetensors"  # the final weights, in the run directory
 LAST_WEIGHTS = "checkpoints/last.safetensors"
 LAST_STATE = "checkpoints/last_state.pt"
 
 
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Write through a temporary file in the same folder, then rename: a reader (or a resumed run
-    after a crash) sees the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def save_model(path: Path, model: nn.Module, meta: dict[str, Any]) -> None:
     """Weights plus ``meta`` (model name and config, class names, normalization) as JSON metadata."""
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(state, tmp, metadata={"resnets": json.dumps(meta)}))
+    save_weights(model, path, metadata={"resnets": json.dumps(meta)})
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:

@@ -6,6 +6,7 @@ the process group are each a named call out of it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -19,16 +20,18 @@ from typing import Any, Callable, Optional, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
-from ..data import ArrayData, DeviceLoader, FolderData, channel_stats, folder_loaders, load_data, pixel_mean
+from ..data import DeviceLoader, FolderData, channel_stats, folder_loaders, load_data, pixel_mean
 from ..errors import UserError
-from ..models import create_model, model_config
+from ..files import atomic_write
+from ..models import ResNet, model_config
 from . import checkpoint
 from .distributed import Context, all_reduce_sum, barrier, setup
 from .evaluate import autocast, errors, evaluate
-from .metrics import MetricsLog
+from .metrics import MetricsLog, read_metrics
 from .plots import plot_runs
 from .recipes import TrainConfig, validate
 
@@ -126,19 +129,21 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": torch.from_numpy(np.random.get_state()[1].astype(np.int64)),
-             "python": torch.tensor(random.getstate()[1], dtype=torch.int64)}
+    """Every random number generator's state, as tensors (so ``weights_only`` loading reads them)."""
+    _, keys, pos, _, _ = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "numpy": torch.from_numpy(keys.astype(np.int64)),
+             "numpy_pos": torch.tensor(pos), "python": torch.tensor(random.getstate()[1], dtype=torch.int64)}
     if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
     return state
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), 624, 0, 0.0))
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), int(state["numpy_pos"]), 0, 0.0))
     random.setstate((3, tuple(state["python"].tolist()), None))
     if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
@@ -146,8 +151,137 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
+class Trainer:
+    """One run: its data, model, optimizer and schedule, and where it stands (epoch and step)."""
+
+    def __init__(self, config: TrainConfig, ctx: Context) -> None:
+        self.config, self.ctx = config, ctx
+        self.precision = config.precision if config.precision != "auto" else ("bf16" if ctx.device.type == "cuda" else "fp32")
+        seed_everything(config.seed)
+        self.pipe = build_pipeline(config, ctx)
+        classes = self.pipe.classes
+        arch = model_config(config.model, num_classes=len(classes), in_channels=len(self.pipe.meta["mean"]),
+                            **config.model_overrides)
+        self.meta = {"model": config.model, "model_config": arch, "classes": classes, **self.pipe.meta}
+        net = ResNet(**arch)
+        if config.sync_bn and ctx.distributed:
+            net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
+        self.net = net.to(ctx.device, memory_format=torch.channels_last if config.channels_last else torch.contiguous_format)
+        self.model: nn.Module = self.net  # what the forward pass calls: maybe wrapped for DDP, compiled
+        if ctx.distributed:
+            self.model = nn.parallel.DistributedDataParallel(self.net, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        if config.compile:
+            self.model = torch.compile(self.model)
+
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=config.lr, momentum=config.momentum,
+                                         nesterov=config.nesterov, weight_decay=config.weight_decay)
+        self.steps_per_epoch = len(self.pipe.train)
+        self.total_steps = config.iterations or config.epochs * self.steps_per_epoch
+        self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
+        self.scheduler = make_scheduler(config, self.optimizer, self.total_steps)
+        self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.precision == "fp16")
+        self.epoch = self.step = 0
+        self.elapsed = 0.0
+        # Section 4.2, ResNet-110: lr 0.01 until the training error is below 80%.
+        self.warming_up = config.warmup_lr is not None and depth(config.model) >= config.warmup_min_depth
+        if self.warming_up:
+            set_lr(self.optimizer, config.warmup_lr)
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.total_steps
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps besides the weights."""
+        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(), "epoch": self.epoch, "step": self.step, "elapsed": self.elapsed,
+                "warming_up": self.warming_up, "rng": rng_state()}
+
+    def load_state_dict(self, weights: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
+        self.net.load_state_dict(weights)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.step, self.elapsed, self.warming_up = state["epoch"], state["step"], state["elapsed"], state["warming_up"]
+        set_rng_state(state["rng"])
+
+    def train_epoch(self, show_progress: bool) -> dict[str, float]:
+        """One pass over the training data (or up to the last iteration): forward, loss, backward,
+        step. The device is synchronized every 10 steps only, to report and check the loss."""
+        config, ctx = self.config, self.ctx
+        started = time.perf_counter()
+        getattr(self.pipe.train, "sampler", self.pipe.train).set_epoch(self.epoch)  # a DistributedSampler, or ours
+        self.model.train()
+        sums = torch.zeros(3, dtype=torch.float64, device=ctx.device)  # loss, top-1 misses, images
+        window = torch.zeros(3, dtype=torch.float64, device=ctx.device)  # the same since the last report
+        end = min(self.step + self.steps_per_epoch, self.total_steps)
+        bar = tqdm(total=end - self.step, desc=f"epoch {self.epoch + 1}/{self.epochs}", disable=not show_progress,
+                   leave=False, dynamic_ncols=True)
+        for x, y in self.pipe.train:
+            x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
+            with autocast(ctx.device, self.precision):
+                logits = self.model(x)
+                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if config.schedule != "plateau":
+                self.scheduler.step()
+            if self.warming_up:
+                set_lr(self.optimizer, config.warmup_lr)
+            self.step += 1
+            window += torch.stack([loss.detach() * len(y), errors(logits.detach(), y, k=1)[0],
+                                   torch.tensor(len(y), device=ctx.device)]).double()
+            if self.step % 10 == 0 or self.step == end:
+                loss_sum, miss, n = all_reduce_sum(window.clone(), ctx).tolist()
+                if not math.isfinite(loss_sum):
+                    raise Diverged(f"the training loss became {loss_sum / n} at step {self.step} (epoch {self.epoch + 1}); "
+                                   f"the last good checkpoint is in {self.config.out}/checkpoints")
+                if self.warming_up and miss / n < config.warmup_until_error:
+                    self.warming_up = False  # the schedule's next step restores the recipe's lr
+                sums += window
+                window.zero_()
+                bar.set_postfix(loss=f"{loss_sum / n:.3f}", acc=f"{1 - miss / n:.3f}",
+                                lr=f"{self.optimizer.param_groups[0]['lr']:.3g}",
+                                img_s=f"{sums[2].item() * ctx.world_size / (time.perf_counter() - started):.0f}")
+            bar.update(1)
+            if self.step == end:
+                break
+        bar.close()
+        seconds = time.perf_counter() - started
+        self.elapsed += seconds
+        self.epoch += 1
+        loss_sum, miss, n = all_reduce_sum(sums, ctx).tolist()
+        return {"train_loss": loss_sum / n, "train_error": miss / n, "images_per_s": n / seconds}
+
+    def evaluate(self) -> dict[str, Any]:
+        """Validation (if held out) and test metrics; steps a plateau schedule."""
+        test = evaluate(self.model, self.pipe.test, self.ctx, self.precision)
+        val = evaluate(self.model, self.pipe.val, self.ctx, self.precision) if self.pipe.val is not None else None
+        if self.config.schedule == "plateau":
+            self.scheduler.step((val or test)["top1_error"])
+        return {"val_loss": val and val["loss"], "val_error": val and val["top1_error"], "test_loss": test["loss"],
+                "test_error": test["top1_error"], "test_top5_error": test["top5_error"]}
+
+
+def open_run(config: Optional[TrainConfig], resume: Optional[str | Path]) -> tuple[TrainConfig, Path, Optional[dict]]:
+    """The run's config and directory, and its saved state when it is resumed."""
+    if resume is None:
+        validate(config)
+        run_dir = Path(config.out) if config.out else default_out(config)
+        if (run_dir / checkpoint.LAST_STATE).exists():
+            raise UserError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose another --out")
+        return dataclasses.replace(config, out=str(run_dir)), run_dir, None
+    run_dir = Path(resume)
+    if not (run_dir / CONFIG).is_file():
+        raise UserError(f"{run_dir} is not a run directory (no {CONFIG})")
+    config = TrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text()))
+    return config, run_dir, checkpoint.load_state(run_dir / checkpoint.LAST_STATE)
+
+
 def train(
-    config: TrainConfig,
+    config: Optional[TrainConfig],
     resume: Optional[str | Path] = None,
     callbacks: Sequence[Callable[[dict[str, Any]], None]] = (),
     progress: Optional[bool] = None,
@@ -157,148 +291,56 @@ def train(
     ``callbacks`` are called with each epoch's metrics, after its checkpoint is written.
     ``progress``: show tqdm bars (default: when stderr is a terminal).
     """
-    if resume is not None:
-        run_dir = Path(resume)
-        if not (run_dir / CONFIG).is_file():
-            raise UserError(f"{run_dir} is not a run directory (no {CONFIG})")
-        config = TrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text()))
-        state = checkpoint.load_state(run_dir / checkpoint.LAST_STATE)
-    else:
-        validate(config)
-        run_dir = Path(config.out) if config.out else default_out(config)
-        if (run_dir / checkpoint.LAST_STATE).exists():
-            raise UserError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose another --out")
-        state = None
+    config, run_dir, state = open_run(config, resume)
     ctx = setup(config.device)
-    precision = config.precision if config.precision != "auto" else ("bf16" if ctx.device.type == "cuda" else "fp32")
-    seed_everything(config.seed)
-
-    pipe = build_pipeline(config, ctx)
-    in_channels = len(pipe.meta["mean"])
-    arch = model_config(config.model, num_classes=len(pipe.classes), in_channels=in_channels, **config.model_overrides)
-    net = create_model(config.model, num_classes=len(pipe.classes), in_channels=in_channels, **config.model_overrides)
-    meta = {"model": config.model, "model_config": arch, "classes": pipe.classes, **pipe.meta}
-    if config.sync_bn and ctx.distributed:
-        net = nn.SyncBatchNorm.convert_sync_batchnorm(net)
-    net = net.to(ctx.device, memory_format=torch.channels_last if config.channels_last else torch.contiguous_format)
-    model: nn.Module = net
-    if ctx.distributed:
-        model = nn.parallel.DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
-    if config.compile:
-        model = torch.compile(model)
-
-    optimizer = torch.optim.SGD(net.parameters(), lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
-                                weight_decay=config.weight_decay)
-    steps_per_epoch = len(pipe.train)
-    total_steps = config.iterations or config.epochs * steps_per_epoch
-    epochs = math.ceil(total_steps / steps_per_epoch)
-    scheduler = make_scheduler(config, optimizer, total_steps)
-    scaler = torch.amp.GradScaler(ctx.device.type, enabled=precision == "fp16")
-    warming_up = config.warmup_lr is not None and depth(config.model) >= config.warmup_min_depth
-
-    epoch = step = 0
-    elapsed = 0.0
+    trainer = Trainer(config, ctx)
     if state is not None:
-        checkpoint_weights = checkpoint.load_model(run_dir / checkpoint.LAST_WEIGHTS)[0].state_dict()
-        net.load_state_dict(checkpoint_weights)
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        epoch, step, elapsed, warming_up = state["epoch"], state["step"], state["elapsed"], state["warming_up"]
-        set_rng_state(state["rng"])
-    if warming_up:
-        set_lr(optimizer, config.warmup_lr)
-
+        trainer.load_state_dict(load_file(run_dir / checkpoint.LAST_WEIGHTS), state)
     log = None
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / CONFIG).write_text(config.to_json())
-        log = MetricsLog(run_dir, resume_epoch=epoch)
-        print(f"training {config.model} on {config.data} ({len(pipe.classes)} classes) with recipe {config.recipe}: "
-              f"{total_steps} iterations, {epochs} epochs, {precision} on {ctx.device}"
+        log = MetricsLog(run_dir, resume_epoch=trainer.epoch)
+        print(f"training {config.model} on {config.data} ({len(trainer.pipe.classes)} classes) with recipe {config.recipe}: "
+              f"{trainer.total_steps} iterations, {trainer.epochs} epochs, {trainer.precision} on {ctx.device}"
               f"{f' x {ctx.world_size} processes' if ctx.distributed else ''}; run directory {run_dir}", flush=True)
     show_progress = ctx.is_main and (sys.stderr.isatty() if progress is None else progress)
 
-    while epoch < epochs and step < total_steps:
-        started = time.perf_counter()
-        getattr(pipe.train, "sampler", pipe.train).set_epoch(epoch)  # a DataLoader's DistributedSampler, or ours
-        model.train()
-        sums = torch.zeros(3, dtype=torch.float64, device=ctx.device)  # loss, top-1 misses, images
-        window = torch.zeros(3, dtype=torch.float64, device=ctx.device)  # the same since the last report
-        end = min(step + steps_per_epoch, total_steps)  # the step this epoch ends at
-        bar = tqdm(total=end - step, desc=f"epoch {epoch + 1}/{epochs}", disable=not show_progress, leave=False,
-                   dynamic_ncols=True)
-        for x, y in pipe.train:
-            x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
-            with autocast(ctx.device, precision):
-                logits = model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            if config.schedule != "plateau":
-                scheduler.step()
-            if warming_up:  # Section 4.2: lr 0.01 until the training error is below 80%
-                set_lr(optimizer, config.warmup_lr)
-            step += 1
-            window += torch.stack([loss.detach() * len(y), errors(logits.detach(), y, k=1)[0], torch.tensor(len(y), device=ctx.device)]).double()
-            if step % 10 == 0 or step == end:
-                # One synchronization per report: check the loss, update the bar, end the warm-up.
-                loss_sum, miss, n = all_reduce_sum(window.clone(), ctx).tolist()
-                if not math.isfinite(loss_sum):
-                    raise Diverged(f"the training loss became {loss_sum / n} at step {step} (epoch {epoch + 1}); "
-                                   f"the last good checkpoint is in {run_dir / 'checkpoints'}")
-                if warming_up and miss / n < config.warmup_until_error:
-                    warming_up = False  # the schedule's next step restores the recipe's lr
-                sums += window
-                window.zero_()
-                bar.set_postfix(loss=f"{loss_sum / n:.3f}", acc=f"{1 - miss / n:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.3g}",
-                                img_s=f"{sums[2].item() * ctx.world_size / (time.perf_counter() - started):.0f}")
-            bar.update(1)
-            if step == end:
-                break
-        bar.close()
-        seconds = time.perf_counter() - started
-        train_loss, train_miss, n = all_reduce_sum(sums, ctx).tolist()
-        elapsed += seconds
-        test = evaluate(model, pipe.test, ctx, precision)
-        val = evaluate(model, pipe.val, ctx, precision) if pipe.val is not None else None
-        if config.schedule == "plateau":
-            scheduler.step((val or test)["top1_error"])
-        record = {
-            "epoch": epoch, "epochs": epochs, "step": step, "lr": optimizer.param_groups[0]["lr"],
-            "train_loss": train_loss / n, "train_error": train_miss / n,
-            "val_loss": val and val["loss"], "val_error": val and val["top1_error"],
-            "test_loss": test["loss"], "test_error": test["top1_error"], "test_top5_error": test["top5_error"],
-            "images_per_s": n / seconds, "elapsed": elapsed,
-        }
-        epoch += 1
+    record: dict[str, Any] = {}
+    while not trainer.done:
+        record = {"epoch": trainer.epoch, "epochs": trainer.epochs}
+        record.update(trainer.train_epoch(show_progress))
+        record.update(trainer.evaluate())
+        record.update(step=trainer.step, lr=trainer.optimizer.param_groups[0]["lr"], elapsed=trainer.elapsed)
         if ctx.is_main:
-            checkpoint.save_model(run_dir / checkpoint.LAST_WEIGHTS, net, meta)
-            checkpoint.save_state(run_dir / checkpoint.LAST_STATE, {
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                "epoch": epoch, "step": step, "elapsed": elapsed, "warming_up": warming_up, "rng": rng_state(),
-            })
+            checkpoint.save_model(run_dir / checkpoint.LAST_WEIGHTS, trainer.net, trainer.meta)
+            checkpoint.save_state(run_dir / checkpoint.LAST_STATE, trainer.state_dict())
             log.log(record)
         barrier(ctx)
         for callback in callbacks:
             callback(record)
 
-    results = {}
+    results: dict[str, Any] = {}
     if ctx.is_main:
-        checkpoint.save_model(run_dir / checkpoint.WEIGHTS, net, meta)
         log.close()
-        test_top5 = record["test_top5_error"] if len(pipe.classes) > 5 else None
-        results = {
-            "model": config.model, "data": config.data, "recipe": config.recipe,
-            "test_top1": 1 - record["test_error"], "test_top5": None if test_top5 is None else 1 - test_top5,
-            "test_error": record["test_error"], "epochs": epochs, "iterations": step, "wall_time_s": elapsed,
-            "device": torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
-            "processes": ctx.world_size, "precision": precision,
-        }
-        checkpoint.atomic_write(run_dir / RESULTS, lambda tmp: Path(tmp).write_text(json.dumps(results, indent=2)))
-        plot_runs([run_dir], run_dir / CURVES, labels=[config.model], title=f"{config.model} on {Path(config.data).name}")
-        print(f"done: test accuracy {100 * results['test_top1']:.2f}% after {step} iterations in {elapsed:.0f}s; "
-              f"results in {run_dir / RESULTS}", flush=True)
-    return Run(run_dir, config, net, results)
+        results = finish(trainer, run_dir, record or read_metrics(run_dir)[-1])
+    return Run(run_dir, config, trainer.net, results)
+
+
+def finish(trainer: Trainer, run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+    """The final weights, ``results.json`` and the error curves."""
+    config, ctx = trainer.config, trainer.ctx
+    checkpoint.save_model(run_dir / checkpoint.WEIGHTS, trainer.net, trainer.meta)
+    top5 = record["test_top5_error"] if len(trainer.pipe.classes) > 5 else None
+    results = {
+        "model": config.model, "data": config.data, "recipe": config.recipe,
+        "test_top1": 1 - record["test_error"], "test_top5": None if top5 is None else 1 - top5,
+        "test_error": record["test_error"], "epochs": trainer.epochs, "iterations": trainer.step,
+        "wall_time_s": trainer.elapsed, "processes": ctx.world_size, "precision": trainer.precision,
+        "device": torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+    }
+    atomic_write(run_dir / RESULTS, lambda tmp: Path(tmp).write_text(json.dumps(results, indent=2)))
+    plot_runs([run_dir], run_dir / CURVES, labels=[config.model], title=f"{config.model} on {Path(config.data).name}")
+    print(f"done: test accuracy {100 * results['test_top1']:.2f}% after {trainer.step} iterations in "
+          f"{trainer.elapsed:.0f}s; results in {run_dir / RESULTS}", flush=True)
+    return results
