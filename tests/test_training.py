@@ -246,3 +246,12 @@ def test_torchrun_command(tmp_path):
     assert "x 2 processes" in done.stdout
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
     assert json.loads((out / "results.json").read_text())["processes"] == 2
+
+
+def test_plot_draws_several_runs(trained, tmp_path, capsys):
+    png = tmp_path / "both.png"
+    assert main(["plot", str(trained.dir), str(trained.dir), "--labels", "a", "b", "--out", str(png)]) == 0
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert main(["plot", str(trained.dir), "--labels", "a", "b"]) == 2
+    assert main(["plot", str(tmp_path)]) == 2  # not a run directory
+    assert "not a run directory" in capsys.readouterr().err
