@@ -255,3 +255,10 @@ def test_plot_draws_several_runs(trained, tmp_path, capsys):
     assert main(["plot", str(trained.dir), "--labels", "a", "b"]) == 2
     assert main(["plot", str(tmp_path)]) == 2  # not a run directory
     assert "not a run directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_runs(precision, tmp_path):
+    run = train(small(tmp_path, epochs=2, precision=precision))
+    assert run.results["precision"] == precision
+    assert run.results["test_top1"] > 0.3  # it learns

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+import torch
+
 from ..data import ArrayData, DeviceLoader, folder_loaders, load_data
 from ..errors import UserError
 from ..training import evaluate, load_model
@@ -32,8 +34,6 @@ def run(args: argparse.Namespace) -> None:
     if data.classes != meta["classes"]:
         raise UserError(f"{args.data} has classes {data.classes[:5]}..., the checkpoint {meta['classes'][:5]}...")
     if isinstance(data, ArrayData):
-        import torch
-
         batches = DeviceLoader(data.test_images, data.test_labels, args.batch_size, train=False, device=ctx.device,
                                mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
     else:
