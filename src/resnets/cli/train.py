@@ -52,7 +52,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--validation", type=int, metavar="N", help="hold N training images out for validation (paper: 5000)")
     opt.add_argument("--train-subset", type=int, metavar="N", help="train on a seeded subset of N images")
     opt.add_argument("--test-subset", type=int, metavar="N", help="test on a seeded subset of N images")
-    opt.add_argument("--normalize", choices=["pixel", "channel"], help="per-pixel mean (paper) or per-channel mean/std")
+    opt.add_argument("--normalize", choices=["pixel", "channel"], help="per-pixel mean (paper) or per-channel mean/std, for array data sets")
     opt.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no data augmentation")
     opt.add_argument("--ten-crop", action="store_true", default=None, help="10-crop testing (image folders)")
 

@@ -6,7 +6,6 @@ Section 4.2: 6n+2 layers, three stages of n basic blocks at 16, 32 and 64 channe
 
 from __future__ import annotations
 
-import inspect
 from typing import Any, Callable
 
 from .resnet import ResNet
@@ -60,15 +59,11 @@ def _constructor(name: str) -> Callable[..., ResNet]:
     def build(**overrides: Any) -> ResNet:
         return create_model(name, **overrides)
 
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"{name}: {inspect.cleandoc(_describe(name))}"
-    return build
-
-
-def _describe(name: str) -> str:
     arch = ARCHITECTURES[name]
-    kind = "plain network" if arch["shortcut"] is None else f"residual network, shortcut option {arch['shortcut']}"
-    return f"{arch['block']} blocks {arch['layers']}, {kind}, {arch['num_classes']} classes by default."
+    kind = "plain network" if arch["shortcut"] is None else f"shortcut option {arch['shortcut']}"
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = f"{name}: {arch['block']} blocks {arch['layers']}, {kind}; overrides as create_model."
+    return build
 
 
 # resnets.resnet50(num_classes=10) and friends, one per registered name.

@@ -46,7 +46,8 @@ def evaluate(model: nn.Module, batches: Iterable, ctx: Context = Context(), prec
             else:
                 logits = model(x).float()
         top1, top5 = errors(logits, y)
-        totals += torch.stack([F.cross_entropy(logits, y, reduction="sum"), top1, top5, torch.tensor(len(y), device=ctx.device)]).double()
+        totals[:3] += torch.stack([F.cross_entropy(logits, y, reduction="sum"), top1, top5]).double()
+        totals[3] += len(y)
     loss, top1, top5, n = all_reduce_sum(totals, ctx).tolist()
     if n == 0:
         raise UserError("the evaluation set is empty")

@@ -26,7 +26,7 @@ class MetricsLog:
         self.path = run_dir / METRICS
         kept = [r for r in read_metrics(run_dir) if r["epoch"] < resume_epoch] if resume_epoch and self.path.exists() else []
         self.path.write_text("".join(json.dumps(r) + "\n" for r in kept))
-        self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"), purge_step=None)
+        self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
 
     def log(self, record: dict[str, Any]) -> None:
         with self.path.open("a") as f:

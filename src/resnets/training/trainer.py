@@ -76,6 +76,9 @@ def build_pipeline(config: TrainConfig, ctx: Context) -> Pipeline:
     if per_rank < 1:
         raise UserError(f"--batch-size {config.batch_size} is smaller than the {ctx.world_size} processes")
     if isinstance(data, FolderData):
+        # Crops of randomly rescaled images have no fixed pixel grid, so the "per-pixel mean" of
+        # Section 3.4 becomes the per-channel ImageNet mean and std (as fb.resnet.torch does);
+        # --normalize applies to array data sets only.
         loaders = folder_loaders(data, per_rank, config.workers, ten_crop=config.ten_crop, augment=config.augment,
                                  rank=ctx.rank, world_size=ctx.world_size, seed=config.seed)
         meta = dict(loaders.meta)
@@ -231,8 +234,10 @@ class Trainer:
             if self.warming_up:
                 set_lr(self.optimizer, config.warmup_lr)
             self.step += 1
-            window += torch.stack([loss.detach() * len(y), errors(logits.detach(), y, k=1)[0],
-                                   torch.tensor(len(y), device=ctx.device)]).double()
+            # Accumulated on the device (a scalar add copies nothing from the host): no sync per step.
+            window[0] += loss.detach() * len(y)
+            window[1] += errors(logits.detach(), y, k=1)[0]
+            window[2] += len(y)
             if self.step % 10 == 0 or self.step == end:
                 loss_sum, miss, n = all_reduce_sum(window.clone(), ctx).tolist()
                 if not math.isfinite(loss_sum):
