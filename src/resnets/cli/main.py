@@ -36,8 +36,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args.argv = argv
     try:
         return args.run(args) or 0
-    except KeyboardInterrupt:
-        print("resnets: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:  # training says what it kept and how to continue
+        print(f"resnets {args.command}: {str(e) or 'interrupted'}", file=sys.stderr)
         return 130
     except Diverged as e:  # a run that failed: one line, and the checkpoint it kept
         print(f"resnets {args.command}: {e}", file=sys.stderr)

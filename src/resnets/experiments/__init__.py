@@ -1,14 +1,41 @@
-"""The paper's experiments as functions: each trains its networks through the one trainer and
-writes a Markdown report with figures beside the paper's numbers."""
+"""The paper's experiments: each names the networks it trains (``specs``) and writes a Markdown
+report with figures beside the paper's numbers from their runs (``report``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 from . import cifar_table, degradation, responses, shortcuts
+from .runner import Spec, run_models
 from .scales import SCALES, Scale
 
 EXPERIMENTS = {
-    "degradation": degradation.run,
-    "cifar-table": cifar_table.run,
-    "responses": responses.run,
-    "shortcuts": shortcuts.run,
+    "degradation": degradation,
+    "cifar-table": cifar_table,
+    "responses": responses,
+    "shortcuts": shortcuts,
 }
 
-__all__ = ["EXPERIMENTS", "SCALES", "Scale"]
+# The order in which `all` trains the runs of every experiment: Table 6's ResNets, shallow to
+# deep but ResNet-56 second (the table's best-known row), then Fig. 6's plain nets, then the rest.
+PRIORITY = ["resnet20", "resnet56", "resnet32", "resnet44", "resnet110", "plain20", "plain56", "plain32", "plain44",
+            "resnet20-B", "resnet20-C", "resnet1202"]
+
+
+def runs_of(names: list[str], scale: Scale) -> list[Spec]:
+    """The runs of the experiments ``names``, once each, in :data:`PRIORITY` order."""
+    specs = {s.key: s for name in names for s in EXPERIMENTS[name].specs(scale)}
+    rank = {key: i for i, key in enumerate(PRIORITY)}
+    return sorted(specs.values(), key=lambda s: rank.get(s.key, len(rank)))
+
+
+def reproduce(experiment: str, scale: Scale, data: str, out: Path, command: str, jobs: int = 1,
+              machine: dict[str, Any] | None = None) -> list[Path]:
+    """Train (or reuse) the runs of ``experiment`` (or of ``"all"``) and write its reports."""
+    names = list(EXPERIMENTS) if experiment == "all" else [experiment]
+    dirs = run_models(runs_of(names, scale), scale, data, out, jobs=jobs, machine=machine)
+    return [EXPERIMENTS[name].report(scale, data, out, command, dirs) for name in names]
+
+
+__all__ = ["EXPERIMENTS", "PRIORITY", "SCALES", "Scale", "reproduce"]

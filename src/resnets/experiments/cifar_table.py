@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..models import create_model
 from .report import header, pct, table
-from .runner import results, run_models, spec
+from .runner import Spec, results, spec
 from .scales import Scale
 
 # Table 6: (layers, parameters, test error %). ResNet-110's 6.43 is the paper's best of 5 runs
@@ -18,12 +18,15 @@ PAPER = {
 
 
 def models(scale: Scale) -> list[str]:
-    return ["resnet20", "resnet32", "resnet44", "resnet56", "resnet110"] + (["resnet1202"] if scale.deep else [])
+    return [f"resnet{d}" for d in scale.table]
 
 
-def run(scale: Scale, data: str, out: Path, command: str) -> Path:
+def specs(scale: Scale) -> list[Spec]:
+    return [spec(m) for m in models(scale)]
+
+
+def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Path]) -> Path:
     names = models(scale)
-    dirs = run_models([spec(m) for m in names], scale, data, out)
     rows = []
     for m in names:
         layers, paper_params, paper_error = PAPER[m]

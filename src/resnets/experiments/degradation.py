@@ -10,10 +10,9 @@ import matplotlib.pyplot as plt
 from ..training.metrics import read_metrics
 from ..training.plots import draw_runs
 from .report import header, pct, table
-from .runner import run_models, spec
+from .runner import Spec, spec
 from .scales import Scale
 
-DEPTHS = (20, 32, 44, 56)
 PAPER_TEST_ERROR = {"resnet20": 8.75, "resnet32": 7.51, "resnet44": 7.17, "resnet56": 6.97}  # Table 6
 
 
@@ -21,14 +20,17 @@ def final(run_dir: Path) -> dict:
     return read_metrics(run_dir)[-1]
 
 
-def run(scale: Scale, data: str, out: Path, command: str) -> Path:
-    plain = [f"plain{d}" for d in DEPTHS]
-    residual = [f"resnet{d}" for d in DEPTHS]
-    dirs = run_models([spec(m) for m in plain + residual], scale, data, out)
+def specs(scale: Scale) -> list[Spec]:
+    return [spec(f"{kind}{d}") for kind in ("plain", "resnet") for d in scale.depths]
+
+
+def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Path]) -> Path:
+    plain = [f"plain{d}" for d in scale.depths]
+    residual = [f"resnet{d}" for d in scale.depths]
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    draw_runs(axes[0], [dirs[m] for m in plain], [f"plain-{d}" for d in DEPTHS], "plain networks")
-    draw_runs(axes[1], [dirs[m] for m in residual], [f"ResNet-{d}" for d in DEPTHS], "residual networks")
+    draw_runs(axes[0], [dirs[m] for m in plain], [f"plain-{d}" for d in scale.depths], "plain networks")
+    draw_runs(axes[1], [dirs[m] for m in residual], [f"ResNet-{d}" for d in scale.depths], "residual networks")
     fig.tight_layout()
     figure = out / "degradation.png"
     fig.savefig(figure, dpi=110)

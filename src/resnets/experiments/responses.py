@@ -13,7 +13,7 @@ from torch import nn
 from ..data import DeviceLoader, load_data
 from ..training import load_model
 from .report import header, table
-from .runner import run_models, spec
+from .runner import Spec, spec
 from .scales import Scale
 
 MODELS = ("plain20", "plain56", "resnet20", "resnet56")
@@ -55,8 +55,11 @@ def response_stds(model: nn.Module, batches) -> list[float]:
     return (ss / n - (s / n) ** 2).clamp_min(0).sqrt().tolist()
 
 
-def run(scale: Scale, data: str, out: Path, command: str) -> Path:
-    dirs = run_models([spec(m) for m in MODELS], scale, data, out)
+def specs(scale: Scale) -> list[Spec]:
+    return [spec(m) for m in MODELS]
+
+
+def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Path]) -> Path:
     test = load_data(data).subset(None, scale.test_subset)
     stds = {}
     for m in MODELS:

@@ -1,19 +1,36 @@
 """Training an experiment's networks through the one trainer, resumably: each network's run lives
 in ``OUT/runs/KEY``; a finished run is reused, an interrupted one resumed, and experiments sharing an
-output folder share their runs (the CIFAR-10 table reuses the degradation runs' ResNets)."""
+output folder share their runs (the CIFAR-10 table reuses the degradation runs' ResNets).
+
+With ``jobs`` > 1, up to that many runs train at once, each in its own ``resnets train --resume``
+process: small CIFAR networks leave a GPU (or a many-core CPU) mostly idle, so several of them
+together finish sooner than one after another.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..errors import UserError
-from ..training import make_config, train
+from ..files import atomic_write
+from ..training import TrainConfig, make_config, train
 from ..training.checkpoint import LAST_STATE
 from ..training.trainer import CONFIG, RESULTS
 from .scales import Scale
+
+# Fields that choose how fast a run goes, not what it computes: a finished run is reused, and an
+# unfinished one resumed, whatever they were.
+MACHINE_FIELDS = {"device", "precision", "channels_last", "compile", "workers", "out"}
+LOG = "train.log"  # a job's output, in its run directory
 
 
 @dataclass
@@ -29,29 +46,85 @@ def spec(model: str, shortcut: str | None = "default") -> Spec:
     return Spec(f"{model}-{shortcut or 'none'}", model, {"shortcut": shortcut})
 
 
-def run_models(specs: list[Spec], scale: Scale, data: str, out: Path) -> dict[str, Path]:
-    """Train (or reuse, or resume) each network; returns each key's run directory."""
-    dirs = {}
+def run_config(s: Spec, scale: Scale, data: str, run_dir: Path, machine: dict[str, Any]) -> TrainConfig:
+    """The paper's Section 4.2 recipe at ``scale``, with ``machine``'s speed settings."""
+    return make_config(
+        "cifar", model=s.model, data=data, iterations=scale.iterations, milestones=scale.milestones,
+        batch_size=scale.batch_size, train_subset=scale.train_subset, test_subset=scale.test_subset,
+        model_overrides=s.overrides, out=str(run_dir), channels_last=True, **machine,
+    )
+
+
+def prepare(run_dir: Path, config: TrainConfig) -> str:
+    """Write the run's configuration unless it has one; ``"finished"``, ``"started"`` or ``"new"``."""
+    if (run_dir / CONFIG).is_file():
+        existing = json.loads((run_dir / CONFIG).read_text())
+        wanted = json.loads(config.to_json())
+        if any(existing.get(k) != v for k, v in wanted.items() if k not in MACHINE_FIELDS):
+            raise UserError(f"{run_dir} holds a run with another configuration (scale or data); choose another --out")
+        if (run_dir / RESULTS).is_file():
+            return "finished"
+        if (run_dir / LAST_STATE).is_file():
+            return "started"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(run_dir / CONFIG, lambda tmp: Path(tmp).write_text(config.to_json()))
+    return "new"
+
+
+def run_models(specs: list[Spec], scale: Scale, data: str, out: Path, jobs: int = 1,
+               machine: dict[str, Any] | None = None) -> dict[str, Path]:
+    """Train (or reuse, or resume) each network, in the order given, up to ``jobs`` at once;
+    returns each key's run directory."""
+    dirs, todo = {}, []
     for s in specs:
         run_dir = out / "runs" / s.key
-        config = make_config(
-            "cifar", model=s.model, data=data, iterations=scale.iterations, milestones=scale.milestones,
-            batch_size=scale.batch_size, train_subset=scale.train_subset, test_subset=scale.test_subset,
-            model_overrides=s.overrides, out=str(run_dir), channels_last=True,  # a layout, not a recipe change
-        )
-        if (run_dir / CONFIG).is_file():
-            existing = json.loads((run_dir / CONFIG).read_text())
-            wanted = json.loads(config.to_json())
-            if existing != wanted:
-                raise UserError(f"{run_dir} holds a run with another configuration (scale or data); choose another --out")
-        if (run_dir / RESULTS).is_file():
+        state = prepare(run_dir, run_config(s, scale, data, run_dir, machine or {}))
+        if state == "finished":
             print(f"{s.key}: reusing the finished run in {run_dir}", flush=True)
-        elif (run_dir / LAST_STATE).is_file():
-            train(None, resume=run_dir)
         else:
-            train(config)
+            todo.append(run_dir)
         dirs[s.key] = run_dir
+    if jobs <= 1:
+        for run_dir in todo:
+            train(None, resume=run_dir)
+    else:
+        run_jobs(todo, jobs)
     return dirs
+
+
+def run_jobs(run_dirs: list[Path], jobs: int) -> None:
+    """``resnets train --resume DIR`` for each directory, ``jobs`` processes at a time, each with
+    an equal share of the CPU threads and its output in ``DIR/train.log``."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, torch.get_num_threads() // jobs)), "PYTHONUNBUFFERED": "1"}
+    waiting, running, failed = list(run_dirs), {}, []
+    started = time.perf_counter()
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                run_dir = waiting.pop(0)
+                log = open(run_dir / LOG, "a")
+                command = [sys.executable, "-m", "resnets", "train", "--resume", str(run_dir)]
+                running[run_dir] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), log)
+                print(f"{run_dir.name}: started (log in {run_dir / LOG})", flush=True)
+            time.sleep(0.2)
+            for run_dir, (process, log) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                log.close()
+                del running[run_dir]
+                minutes = (time.perf_counter() - started) / 60
+                if process.returncode == 0:
+                    print(f"{run_dir.name}: finished ({minutes:.1f} min since the first job started)", flush=True)
+                else:
+                    failed.append(run_dir)
+                    print(f"{run_dir.name}: failed with exit code {process.returncode}; see {run_dir / LOG}", flush=True)
+    finally:  # interrupted or killed: stop the jobs, whose last checkpoints stay resumable
+        for process, log in running.values():
+            process.terminate()
+            process.wait()
+            log.close()
+    if failed:
+        raise UserError(f"{len(failed)} of {len(run_dirs)} runs failed: " + ", ".join(str(d / LOG) for d in failed))
 
 
 def results(run_dir: Path) -> dict[str, Any]:

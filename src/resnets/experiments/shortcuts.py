@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..models import create_model
 from .report import header, pct, table
-from .runner import results, run_models, spec
+from .runner import Spec, results, spec
 from .scales import Scale
 
 # Table 3, ImageNet validation top-1 error (%), 10-crop: plain-34 and ResNet-34 A/B/C.
@@ -15,15 +15,20 @@ PAPER_TOP1 = {None: 28.54, "A": 25.03, "B": 24.52, "C": 24.19}
 DEPTH = 20
 
 
-def run(scale: Scale, data: str, out: Path, command: str) -> Path:
-    specs = [spec(f"plain{DEPTH}"), spec(f"resnet{DEPTH}"), spec(f"resnet{DEPTH}", "B"), spec(f"resnet{DEPTH}", "C")]
-    options = [None, "A", "B", "C"]
-    dirs = run_models(specs, scale, data, out)
+OPTIONS = [None, "A", "B", "C"]
+
+
+def specs(scale: Scale) -> list[Spec]:
+    return [spec(f"plain{DEPTH}"), spec(f"resnet{DEPTH}"), spec(f"resnet{DEPTH}", "B"), spec(f"resnet{DEPTH}", "C")]
+
+
+def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Path]) -> Path:
+    runs = specs(scale)
     rows = []
-    for s, option in zip(specs, options):
+    for s, option in zip(runs, OPTIONS):
         params = sum(p.numel() for p in create_model(s.model, **s.overrides).parameters())
         rows.append((s.key, option or "none (plain)", f"{params:,}", pct(results(dirs[s.key])["test_error"]), PAPER_TOP1[option]))
-    error = {o: results(dirs[s.key])["test_error"] for s, o in zip(specs, options)}
+    error = {o: results(dirs[s.key])["test_error"] for s, o in zip(runs, OPTIONS)}
     order = "C <= B <= A < plain" if error["C"] <= error["B"] <= error["A"] < error[None] else "not C <= B <= A < plain"
     text = "\n".join([
         header(f"Shortcut options A, B, C on ResNet-{DEPTH} (paper Table 3)", scale, data, list(dirs.values()), command),

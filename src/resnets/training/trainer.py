@@ -106,15 +106,28 @@ def build_pipeline(config: TrainConfig, ctx: Context) -> Pipeline:
     return Pipeline(train, test, val_loader, data.classes, meta)
 
 
+def one_cycle(total_steps: int, warmup: float = 0.25, start: float = 0.1, end: float = 0.001) -> Callable[[int], float]:
+    """The one-cycle factor of the peak lr at each step: linear from ``start`` up to 1 over the first
+    ``warmup`` of the steps, then linear down to ``end`` at the last step. Written out because
+    torch's OneCycleLR divides by zero for runs of fewer than about 8 steps."""
+    peak = warmup * total_steps
+
+    def factor(step: int) -> float:
+        if step < peak:
+            return start + (1 - start) * step / peak
+        return 1 - (1 - end) * min(1.0, (step - peak) / max(total_steps - peak, 1))
+
+    return factor
+
+
 def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):
-    """The learning-rate schedule, stepped once per iteration (``plateau``: once per epoch)."""
+    """The learning-rate schedule, stepped once per iteration (``plateau``: once per epoch); each
+    works for any number of steps from 1."""
     if config.schedule == "step":
         milestones = sorted(config.milestones)
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.1 ** sum(step >= m for m in milestones))
     if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.OneCycleLR(optimizer, config.lr, total_steps=total_steps + 1, pct_start=0.25,
-                                                   anneal_strategy="linear", div_factor=10, final_div_factor=100,
-                                                   cycle_momentum=False)
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, one_cycle(total_steps))
     if config.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
     return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1, patience=5)
@@ -173,8 +186,14 @@ class Trainer:
         self.model: nn.Module = self.net  # what the forward pass calls: maybe wrapped for DDP, compiled
         if ctx.distributed:
             self.model = nn.parallel.DistributedDataParallel(self.net, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        # On CUDA, "reduce-overhead" replays each step's kernels as CUDA graphs: small CIFAR nets
+        # are otherwise bound by kernel launches. Evaluation runs the eager net, so only the
+        # training graph is compiled.
+        self.cuda_graphs = config.compile and ctx.device.type == "cuda" and not ctx.distributed
         if config.compile:
-            self.model = torch.compile(self.model)
+            self.model = torch.compile(self.model, mode="reduce-overhead" if self.cuda_graphs else None)
+        if ctx.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
 
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=config.lr, momentum=config.momentum,
                                          nesterov=config.nesterov, weight_decay=config.weight_decay)
@@ -222,6 +241,8 @@ class Trainer:
                    leave=False, dynamic_ncols=True)
         for x, y in self.pipe.train:
             x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
+            if self.cuda_graphs:
+                torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are read
             with autocast(ctx.device, self.precision):
                 logits = self.model(x)
                 loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
@@ -262,8 +283,8 @@ class Trainer:
 
     def evaluate(self) -> dict[str, Any]:
         """Validation (if held out) and test metrics; steps a plateau schedule."""
-        test = evaluate(self.model, self.pipe.test, self.ctx, self.precision)
-        val = evaluate(self.model, self.pipe.val, self.ctx, self.precision) if self.pipe.val is not None else None
+        test = evaluate(self.net, self.pipe.test, self.ctx, self.precision)
+        val = evaluate(self.net, self.pipe.val, self.ctx, self.precision) if self.pipe.val is not None else None
         if self.config.schedule == "plateau":
             self.scheduler.step((val or test)["top1_error"])
         return {"val_loss": val and val["loss"], "val_error": val and val["top1_error"], "test_loss": test["loss"],
@@ -271,7 +292,8 @@ class Trainer:
 
 
 def open_run(config: Optional[TrainConfig], resume: Optional[str | Path]) -> tuple[TrainConfig, Path, Optional[dict]]:
-    """The run's config and directory, and its saved state when it is resumed."""
+    """The run's config and directory, and its saved state when it is resumed (None for a run
+    stopped before its first checkpoint: it starts afresh from its saved configuration)."""
     if resume is None:
         validate(config)
         run_dir = Path(config.out) if config.out else default_out(config)
@@ -281,8 +303,20 @@ def open_run(config: Optional[TrainConfig], resume: Optional[str | Path]) -> tup
     run_dir = Path(resume)
     if not (run_dir / CONFIG).is_file():
         raise UserError(f"{run_dir} is not a run directory (no {CONFIG})")
-    config = TrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text()))
+    try:
+        config = TrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text()))
+    except (json.JSONDecodeError, TypeError) as e:
+        raise UserError(f"{run_dir / CONFIG} is not a training configuration: {e}") from None
+    validate(config)
+    config = dataclasses.replace(config, out=str(run_dir))
+    if not (run_dir / checkpoint.LAST_STATE).is_file():
+        print(f"{run_dir} has no checkpoint yet: starting it afresh with its saved configuration", flush=True)
+        return config, run_dir, None
     return config, run_dir, checkpoint.load_state(run_dir / checkpoint.LAST_STATE)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during training; its message says what is kept and how to continue."""
 
 
 def train(
@@ -293,22 +327,36 @@ def train(
 ) -> Run:
     """Train ``config`` (or continue the run in directory ``resume``) and return the run.
 
-    ``callbacks`` are called with each epoch's metrics, after its checkpoint is written.
-    ``progress``: show tqdm bars (default: when stderr is a terminal).
+    ``config.json`` is written first, before the data is loaded, so that a run killed at any
+    moment can be continued with ``resume``. ``callbacks`` are called with each epoch's metrics,
+    after its checkpoint is written. ``progress``: show tqdm bars (default: when stderr is a terminal).
     """
     config, run_dir, state = open_run(config, resume)
     ctx = setup(config.device)
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(run_dir / CONFIG, lambda tmp: Path(tmp).write_text(config.to_json()))
+    try:
+        return run_loop(config, run_dir, state, ctx, callbacks, progress)
+    except KeyboardInterrupt:
+        kept = ("the last finished epoch's checkpoint is kept" if (run_dir / checkpoint.LAST_STATE).is_file()
+                else "no epoch had finished, so there is no checkpoint; the configuration is kept")
+        raise Interrupted(f"interrupted: {kept} in {run_dir}; continue with: resnets train --resume {run_dir}") from None
+
+
+def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Context,
+             callbacks: Sequence[Callable[[dict[str, Any]], None]], progress: Optional[bool]) -> Run:
     trainer = Trainer(config, ctx)
     if state is not None:
         trainer.load_state_dict(load_file(run_dir / checkpoint.LAST_WEIGHTS), state)
     log = None
     if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / CONFIG).write_text(config.to_json())
         log = MetricsLog(run_dir, resume_epoch=trainer.epoch)
         print(f"training {config.model} on {config.data} ({len(trainer.pipe.classes)} classes) with recipe {config.recipe}: "
               f"{trainer.total_steps} iterations, {trainer.epochs} epochs, {trainer.precision} on {ctx.device}"
-              f"{f' x {ctx.world_size} processes' if ctx.distributed else ''}; run directory {run_dir}", flush=True)
+              f"{f' x {ctx.world_size} processes' if ctx.distributed else ''}"
+              f"{', compiled (CUDA graphs)' if trainer.cuda_graphs else ', compiled' if config.compile else ''}; "
+              f"run directory {run_dir}", flush=True)
     show_progress = ctx.is_main and (sys.stderr.isatty() if progress is None else progress)
 
     record: dict[str, Any] = {}

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The paper's CIFAR-10 experiments (Section 4.2: Table 6, Fig. 6) at full scale on one fresh GPU
+# machine, in one command that ends by itself within its time budget:
+#
+#   scripts/gpu-reproduce.sh CIFAR10_JPEG_TARBALL OUTDIR
+#
+# 1. installs this checkout (pip install --no-deps -e .; torch and the rest must be there);
+# 2. a smoke test: a few training steps in bf16 with channels_last, the same with --compile
+#    (CUDA graphs), then `resnets eval` and `resnets predict` of the result;
+# 3. `resnets reproduce all --scale full --jobs $JOBS`: resnet20, resnet56, resnet32, resnet44,
+#    resnet110, plain20, plain56, ... in that order, $JOBS at a time;
+# 4. every 20 s and at the end, one tarball per run in OUTDIR (run-KEY.tar.gz: config, metrics,
+#    results, final weights; the last checkpoint of a run not yet finished, so it can be resumed
+#    with `resnets train --resume`), and OUTDIR/log.txt.
+#
+# Settings (environment): BUDGET seconds for the whole script (default 540), SCALE (full; smoke
+# for a test on a CPU), EXPERIMENT (all, or one experiment: its runs only), JOBS (4), RUNS (how many runs get a tarball, in priority order: 7), WORK
+# (scratch folder, default /tmp/resnets-gpu), MPS (1: run the jobs under CUDA's Multi-Process
+# Service when it starts, so that their kernels share the GPU at once rather than by turns).
+# Runs already in WORK are resumed, not restarted.
+set -uo pipefail
+
+if [ $# -ne 2 ]; then
+    echo "usage: $0 CIFAR10_JPEG_TARBALL OUTDIR" >&2
+    exit 2
+fi
+tarball=$1
+out=$2
+budget=${BUDGET:-540}
+scale=${SCALE:-full}
+experiment=${EXPERIMENT:-all}
+jobs=${JOBS:-4}
+runs=${RUNS:-7}
+work=${WORK:-/tmp/resnets-gpu}
+export RESNETS_CACHE=$work/cache PYTHONUNBUFFERED=1
+mkdir -p "$out" "$work/data"
+start=$SECONDS
+
+resnets=(python3 -m resnets)
+
+say() { echo "[$((SECONDS - start))s] $*" | tee -a "$out/log.txt"; }
+left() { echo $((budget - (SECONDS - start))); }
+# Run a step with a time limit, its output in the log; its exit status is returned.
+step() {
+    local limit=$1
+    shift
+    say "\$ $*"
+    timeout -s INT -k 10 "$limit" "$@" 2>&1 | tee -a "$out/log.txt"
+    return "${PIPESTATUS[0]}"
+}
+# One tarball per run, written atomically: finished runs without their checkpoints folder.
+pack() {
+    local dir key
+    for key in $(python3 -c "from resnets.experiments import PRIORITY; print(*PRIORITY[:$runs])"); do
+        dir=$work/full/runs/$key
+        [ -d "$dir" ] || continue
+        if [ -f "$dir/results.json" ]; then
+            tar czf "$out/run-$key.tar.gz.tmp" -C "$work/full/runs" --exclude=checkpoints "$key"
+        else
+            tar czf "$out/run-$key.tar.gz.tmp" -C "$work/full/runs" "$key"
+        fi
+        mv "$out/run-$key.tar.gz.tmp" "$out/run-$key.tar.gz"
+    done
+}
+
+say "installing resnets from $(pwd)"
+if ! python3 -m pip install -q --no-deps --no-build-isolation -e . >>"$out/log.txt" 2>&1; then
+    say "pip install failed: running from src/ instead"
+    export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
+fi
+command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/log.txt"
+python3 -c "import torch, platform; print('torch', torch.__version__, '| python', platform.python_version(), '|',
+           torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')" | tee -a "$out/log.txt"
+cuda=$(python3 -c "import torch; print(int(torch.cuda.is_available()))")
+tar xzf "$tarball" -C "$work/data"
+data=$(find "$work/data" -mindepth 1 -maxdepth 1 -type d | head -1)
+say "data: $data"
+
+if [ "$cuda" = 1 ] && [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null; then
+    export CUDA_MPS_PIPE_DIRECTORY=$work/mps CUDA_MPS_LOG_DIRECTORY=$work/mps-log
+    mkdir -p "$CUDA_MPS_PIPE_DIRECTORY" "$CUDA_MPS_LOG_DIRECTORY"
+    if nvidia-cuda-mps-control -d && timeout 30 python3 -c "import torch; torch.ones(1, device='cuda').sum().item()"; then
+        trap 'echo quit | nvidia-cuda-mps-control' EXIT
+        say "CUDA MPS started: the jobs' kernels run side by side"
+    else
+        echo quit | nvidia-cuda-mps-control 2>/dev/null
+        unset CUDA_MPS_PIPE_DIRECTORY CUDA_MPS_LOG_DIRECTORY
+        say "CUDA MPS did not start: the jobs share the GPU by time slices"
+    fi
+fi
+
+# 2. Smoke: the same code paths as the full runs, a few steps each. The first also decodes and
+# caches the data set for every later run.
+smoke=(--model resnet20 --data "$data" --recipe cifar --iterations 30 --precision bf16 --channels-last)
+step 120 "${resnets[@]}" train "${smoke[@]}" --out "$work/smoke/eager"
+compile=()
+if [ "$cuda" = 1 ]; then
+    if step 180 "${resnets[@]}" train "${smoke[@]}" --compile --out "$work/smoke/compiled"; then
+        compile=(--compile)
+    else
+        say "the compiled smoke run failed: the full runs go without --compile"
+    fi
+else
+    say "no CUDA device: --compile (CUDA graphs) is not tried"
+fi
+checked=$work/smoke/eager
+[ ${#compile[@]} -gt 0 ] && checked=$work/smoke/compiled
+step 60 "${resnets[@]}" eval --checkpoint "$checked" --data "$data"
+step 60 "${resnets[@]}" predict --checkpoint "$checked" --top 2 $(find "$data" -name '*.jpg' | sort | head -3)
+
+# 3. The full runs, packed as they go; whatever the budget leaves unfinished stays resumable.
+( while sleep 20; do pack; done ) &
+packer=$!
+say "full runs: scale $scale, $jobs at a time, $(left) s left"
+step $(($(left) - 20)) "${resnets[@]}" reproduce "$experiment" --scale "$scale" --jobs "$jobs" "${compile[@]}" --data "$data" --out "$work/full"
+kill "$packer" 2>/dev/null
+wait "$packer" 2>/dev/null
+pack
+for f in "$work"/full/runs/*/results.json; do
+    [ -f "$f" ] && python3 -c "import json, sys; r = json.load(open(sys.argv[1])); print(f\"{sys.argv[1].split('/')[-2]:>12}  test error {100 * r['test_error']:.2f}%  {r['iterations']} iterations  {r['wall_time_s'] / 60:.1f} min  {r['precision']}  {r['device']}\")" "$f" | tee -a "$out/log.txt"
+done
+say "done: $(ls "$out" | tr '\n' ' ')"
