@@ -89,9 +89,10 @@ if [ "$cuda" = 1 ] && [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control 
     fi
 fi
 
-# 2. Smoke: the same code paths as the full runs, a few steps each. The first also decodes and
+# 2. Smoke: the same code paths as the full runs, a few steps each (400 iterations: one epoch of
+# CIFAR-10, its evaluation, and the start of the next). The first also decodes and
 # caches the data set for every later run.
-smoke=(--model resnet20 --data "$data" --recipe cifar --iterations 30 --precision bf16 --channels-last)
+smoke=(--model resnet20 --data "$data" --recipe cifar --iterations 400 --precision bf16 --channels-last)
 step 120 "${resnets[@]}" train "${smoke[@]}" --out "$work/smoke/eager"
 compile=()
 if [ "$cuda" = 1 ]; then
@@ -111,9 +112,13 @@ step 60 "${resnets[@]}" predict --checkpoint "$checked" --top 2 $(find "$data" -
 # 3. The full runs, packed as they go; whatever the budget leaves unfinished stays resumable.
 ( while sleep 20; do pack; done ) &
 packer=$!
+if [ "$cuda" = 1 ]; then  # how busy the GPU is, every 30 s
+    nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv -l 30 >>"$out/log.txt" 2>&1 &
+    watcher=$!
+fi
 say "full runs: scale $scale, $jobs at a time, $(left) s left"
 step $(($(left) - 20)) "${resnets[@]}" reproduce "$experiment" --scale "$scale" --jobs "$jobs" "${compile[@]}" --data "$data" --out "$work/full"
-kill "$packer" 2>/dev/null
+kill "$packer" ${watcher:-} 2>/dev/null
 wait "$packer" 2>/dev/null
 pack
 for f in "$work"/full/runs/*/results.json; do
