@@ -14,8 +14,9 @@
 #    with `resnets train --resume`), and OUTDIR/log.txt.
 #
 # Settings (environment): BUDGET seconds for the whole script (default 540), SCALE (full; smoke
-# for a test on a CPU), EXPERIMENT (all, or one experiment: its runs only), JOBS (4), RUNS (how many runs get a tarball, in priority order: 7), WORK
-# (scratch folder, default /tmp/resnets-gpu), MPS (1: run the jobs under CUDA's Multi-Process
+# for a test on a CPU), EXPERIMENT (all, or one experiment: its runs only), JOBS (4), RUNS (how
+# many runs get a tarball, in priority order: 7), SMOKE_ITERATIONS (400), INSTALL (1; 0 when
+# resnets is installed already), WORK (scratch folder, default /tmp/resnets-gpu), MPS (1: run the jobs under CUDA's Multi-Process
 # Service when it starts, so that their kernels share the GPU at once rather than by turns).
 # Runs already in WORK are resumed, not restarted.
 set -uo pipefail
@@ -31,6 +32,7 @@ scale=${SCALE:-full}
 experiment=${EXPERIMENT:-all}
 jobs=${JOBS:-4}
 runs=${RUNS:-7}
+smoke_iterations=${SMOKE_ITERATIONS:-400}
 work=${WORK:-/tmp/resnets-gpu}
 export RESNETS_CACHE=$work/cache PYTHONUNBUFFERED=1
 mkdir -p "$out" "$work/data"
@@ -55,16 +57,15 @@ pack() {
         dir=$work/full/runs/$key
         [ -d "$dir" ] || continue
         if [ -f "$dir/results.json" ]; then
-            tar czf "$out/run-$key.tar.gz.tmp" -C "$work/full/runs" --exclude=checkpoints "$key"
+            tar czf "$out/run-$key.tar.gz.tmp" --warning=no-file-changed -C "$work/full/runs" --exclude=checkpoints "$key"
         else
-            tar czf "$out/run-$key.tar.gz.tmp" -C "$work/full/runs" "$key"
+            tar czf "$out/run-$key.tar.gz.tmp" --warning=no-file-changed -C "$work/full/runs" "$key"
         fi
         mv "$out/run-$key.tar.gz.tmp" "$out/run-$key.tar.gz"
     done
 }
 
-say "installing resnets from $(pwd)"
-if ! python3 -m pip install -q --no-deps --no-build-isolation -e . >>"$out/log.txt" 2>&1; then
+if [ "${INSTALL:-1}" = 1 ] && say "installing resnets from $(pwd)" && ! python3 -m pip install -q --no-deps --no-build-isolation -e . >>"$out/log.txt" 2>&1; then
     say "pip install failed: running from src/ instead"
     export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
 fi
@@ -92,7 +93,7 @@ fi
 # 2. Smoke: the same code paths as the full runs, a few steps each (400 iterations: one epoch of
 # CIFAR-10, its evaluation, and the start of the next). The first also decodes and
 # caches the data set for every later run.
-smoke=(--model resnet20 --data "$data" --recipe cifar --iterations 400 --precision bf16 --channels-last)
+smoke=(--model resnet20 --data "$data" --recipe cifar --iterations "$smoke_iterations" --precision bf16 --channels-last)
 step 120 "${resnets[@]}" train "${smoke[@]}" --out "$work/smoke/eager"
 compile=()
 if [ "$cuda" = 1 ]; then

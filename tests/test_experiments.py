@@ -5,8 +5,12 @@ import re
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from resnets.cli import main
+from resnets.errors import UserError
+from resnets.experiments import EXPERIMENTS, SCALES, runs_of
+from resnets.experiments.runner import run_models, spec
 from resnets.experiments.responses import response_layers, response_stds
 from resnets.training import load_model
 from resnets.data import DeviceLoader, load_data
@@ -104,3 +108,44 @@ def test_unknown_experiment_is_exit_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["reproduce", "fig9"])
     assert e.value.code == 2
+
+
+def test_jobs_give_the_results_of_one_job(tmp_path):
+    # Each job gets an equal share of the threads: one job on one thread computes what two
+    # jobs of one thread each do, bit for bit.
+    specs, scale, threads = [spec("resnet20"), spec("plain20")], SCALES["smoke"], torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = run_models(specs, scale, "digits", tmp_path / "one", jobs=1)
+        torch.set_num_threads(2)
+        two = run_models(specs, scale, "digits", tmp_path / "two", jobs=2)
+    finally:
+        torch.set_num_threads(threads)
+    for key in ("resnet20", "plain20"):
+        a, b = load_file(one[key] / "model.safetensors"), load_file(two[key] / "model.safetensors")
+        assert all(torch.equal(a[k], b[k]) for k in a), key
+        timing = ("images_per_s", "elapsed")
+        strip = lambda d: [{k: v for k, v in json.loads(line).items() if k not in timing}
+                           for line in (d / "metrics.jsonl").read_text().splitlines()]
+        assert strip(one[key]) == strip(two[key])
+        assert "done: test accuracy" in (two[key] / "train.log").read_text()
+
+
+def test_a_failed_job_is_named_and_the_others_finish(tmp_path, capsys):
+    bad = tmp_path / "runs" / "resnet20"
+    bad.mkdir(parents=True)
+    (bad / "config.json").write_text("{}")  # not this scale's run: refused before any job starts
+    with pytest.raises(UserError, match="another configuration"):
+        run_models([spec("resnet20")], SCALES["smoke"], "digits", tmp_path, jobs=2)
+    (bad / "config.json").unlink()
+    assert main(["reproduce", "shortcuts", "--scale", "smoke", "--data", str(tmp_path / "missing"), "--jobs", "2",
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "4 of 4 runs failed" in err and str(tmp_path / "runs" / "resnet20-B" / "train.log") in err
+    assert "no data set" in (tmp_path / "runs" / "plain20" / "train.log").read_text()
+
+
+def test_priority_order_of_all():
+    keys = [s.key for s in runs_of(list(EXPERIMENTS), SCALES["full"])]
+    assert keys[:7] == ["resnet20", "resnet56", "resnet32", "resnet44", "resnet110", "plain20", "plain56"]
+    assert len(keys) == len(set(keys)) == 12 and keys[-1] == "resnet1202"

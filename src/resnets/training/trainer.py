@@ -115,7 +115,7 @@ def one_cycle(total_steps: int, warmup: float = 0.25, start: float = 0.1, end: f
     def factor(step: int) -> float:
         if step < peak:
             return start + (1 - start) * step / peak
-        return 1 - (1 - end) * min(1.0, (step - peak) / max(total_steps - peak, 1))
+        return 1 - (1 - end) * min(1.0, (step - peak) / (total_steps - peak))
 
     return factor
 

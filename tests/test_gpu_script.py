@@ -1,0 +1,58 @@
+"""scripts/gpu-reproduce.sh at smoke scale on the CPU: the smoke steps, the jobs, and one tarball
+per run that holds what the run measured."""
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import torch
+from torchvision.io import encode_jpeg
+
+ROOT = Path(__file__).resolve().parents[1]
+CLASSES = ["cat", "dog", "ship"]
+
+
+def jpeg_folder_tarball(path: Path) -> Path:
+    """A CIFAR-10-like image folder of 32x32 JPEGs (enough for the smoke scale's 512-image subset)."""
+    g = torch.Generator().manual_seed(0)
+    root = path / "tiny-cifar"
+    for split, n in [("train", 175), ("test", 70)]:
+        for c, name in enumerate(CLASSES):
+            folder = root / split / name
+            folder.mkdir(parents=True)
+            for i in range(n):
+                image = torch.randint(0, 80, (3, 32, 32), generator=g, dtype=torch.uint8) + 80 * c
+                (folder / f"{i:04d}.jpg").write_bytes(encode_jpeg(image, quality=75).numpy().tobytes())
+    tarball = path / "tiny-cifar.tar.gz"
+    with tarfile.open(tarball, "w:gz") as tar:
+        tar.add(root, arcname="tiny-cifar")
+    return tarball
+
+
+def test_gpu_script_at_smoke_scale_on_cpu(tmp_path):
+    tarball, out = jpeg_folder_tarball(tmp_path), tmp_path / "out"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "SCALE": "smoke",
+           "EXPERIMENT": "shortcuts", "JOBS": "2", "SMOKE_ITERATIONS": "4", "INSTALL": "0", "BUDGET": "400",
+           "WORK": str(tmp_path / "work"), "RESNETS_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(["bash", "scripts/gpu-reproduce.sh", str(tarball), str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    log = (out / "log.txt").read_text()
+    assert "no CUDA device: --compile (CUDA graphs) is not tried" in log
+    assert "done: test accuracy" in log and "top-1 error" in log  # smoke training, then eval
+    assert log.count(".jpg: ") == 3  # predict, one line per image
+    # shortcuts trains plain20, resnet20, resnet20-B and resnet20-C; the first 7 runs of the
+    # priority order get tarballs: here resnet20 and plain20.
+    assert sorted(p.name for p in out.glob("run-*")) == ["run-plain20.tar.gz", "run-resnet20.tar.gz"]
+    for key in ("resnet20", "plain20"):
+        with tarfile.open(out / f"run-{key}.tar.gz") as tar:
+            names = tar.getnames()
+            results = json.load(tar.extractfile(f"{key}/results.json"))
+            last = json.loads(tar.extractfile(f"{key}/metrics.jsonl").read().decode().splitlines()[-1])
+        assert {f"{key}/model.safetensors", f"{key}/config.json", f"{key}/train.log"} <= set(names)
+        assert not any("checkpoints" in n for n in names)  # finished: the final weights suffice
+        assert results["iterations"] == 24 and results["test_error"] == last["test_error"]
+        assert f"{key}  test error {100 * results['test_error']:.2f}%" in log
