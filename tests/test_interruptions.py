@@ -78,3 +78,9 @@ def test_a_config_that_is_not_a_training_configuration_is_refused(tmp_path, caps
     (tmp_path / "config.json").write_text("{not json")
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "is not a training configuration" in capsys.readouterr().err
+
+
+def test_bad_input_leaves_no_run_directory(tmp_path, capsys):
+    assert main(["train", "--model", "resnet19", "--out", str(tmp_path / "run")]) == 2
+    assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "run")]) == 2
+    assert "no data set" in capsys.readouterr().err and not (tmp_path / "run").exists()

@@ -5,6 +5,7 @@ import torch
 import torchvision
 
 import resnets
+from resnets.errors import UserError
 from resnets.models import BasicBlock, Bottleneck, create_model, list_models
 from resnets.models.summary import summarize
 
@@ -70,7 +71,7 @@ def test_save_and_load_weights_round_trip(tmp_path):
     resnets.save_weights(a, tmp_path / "w.safetensors")
     b = resnets.load_weights(resnets.resnet20(), tmp_path / "w.safetensors")
     torch.testing.assert_close(a.state_dict(), b.state_dict())
-    with pytest.raises(RuntimeError):  # strict: a different architecture does not load
+    with pytest.raises(UserError, match="missing keys"):  # strict: a different architecture does not load
         resnets.load_weights(resnets.resnet32(), tmp_path / "w.safetensors")
 
 

@@ -8,12 +8,16 @@ from .models import (  # noqa: E402
     BasicBlock,
     Bottleneck,
     ResNet,
+    Weights,
     create_model,
+    get_weights,
     list_models,
+    list_weights,
     load_weights,
     save_weights,
 )
 
 globals().update(MODELS)  # resnets.resnet18(), resnets.plain56(), ...: one per registered name
 
-__all__ = ["BasicBlock", "Bottleneck", "ResNet", "create_model", "list_models", "load_weights", "save_weights", *MODELS]
+__all__ = ["BasicBlock", "Bottleneck", "ResNet", "Weights", "create_model", "get_weights", "list_models", "list_weights",
+           "load_weights", "save_weights", *MODELS]

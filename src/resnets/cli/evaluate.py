@@ -1,24 +1,50 @@
-"""``resnets eval``: top-1 and top-5 error of a checkpoint on a data set's test split."""
+"""``resnets eval``: top-1 and top-5 error of a checkpoint, or of trained weights, on a data set's
+test split."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 import torch
 
 from ..data import ArrayData, DeviceLoader, folder_loaders, load_data
 from ..errors import UserError
-from ..training import evaluate, load_model
+from ..models import ResNet
+from ..models.pretrained import IMAGENET_DATA
+from ..training import evaluate, load_model, load_pretrained
 from ..training.distributed import Context, resolve_device
 
 
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """What to classify with: ``--checkpoint``, or ``--model`` with ``--weights`` (eval and predict)."""
+    g = p.add_argument_group("the model: a checkpoint, or a named model and its trained weights")
+    g.add_argument("--checkpoint", metavar="C", help="run directory or checkpoint file")
+    g.add_argument("--model", metavar="NAME", help="a named model (resnets.list_models()), with --weights")
+    g.add_argument("--weights", metavar="W", help="with --model: cifar10 (our CIFAR-10 nets), torchvision's "
+                   "IMAGENET1K_V1, IMAGENET1K_V2 or DEFAULT (resnet18-152), or a .safetensors or .pth file")
+
+
+def open_model(args: argparse.Namespace) -> tuple[ResNet, dict[str, Any]]:
+    """The model and its metadata (classes, normalization) that ``add_model_arguments`` asked for."""
+    if args.checkpoint and (args.model or args.weights):
+        raise UserError("give --checkpoint, or --model and --weights, not both")
+    if args.checkpoint:
+        return load_model(args.checkpoint)
+    if not (args.model and args.weights):
+        raise UserError("give --checkpoint, or --model and --weights (e.g. --model resnet56 --weights cifar10)")
+    return load_pretrained(args.model, args.weights)
+
+
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="top-1/top-5 error of a checkpoint on a data set",
-                       description="Evaluate a checkpoint (a run directory or a .safetensors file) on the test "
-                       "(or val) split of a data set.")
-    p.add_argument("--checkpoint", required=True, metavar="C", help="run directory or checkpoint file")
+    p = sub.add_parser("eval", help="top-1/top-5 error of a checkpoint or trained weights on a data set",
+                       description="Evaluate a checkpoint (a run directory or a .safetensors file), or a named model "
+                       "with trained weights, on the test (or val) split of a data set.")
+    add_model_arguments(p)
     p.add_argument("--data", required=True, metavar="D", help="data set, as for `resnets train --data`")
+    p.add_argument("--test-subset", type=int, metavar="N", help="a seeded, class-stratified subset of N test "
+                   "images (array data sets; the same subset as `resnets train --test-subset N`)")
     p.add_argument("--ten-crop", action="store_true", help="10-crop testing (image folders; paper Section 3.4)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=4)
@@ -28,16 +54,26 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    model, meta = load_model(args.checkpoint)
+    model, meta = open_model(args)
     ctx = Context(device=resolve_device(args.device))
     data = load_data(args.data)
-    if data.classes != meta["classes"]:
-        raise UserError(f"{args.data} has classes {data.classes[:5]}..., the checkpoint {meta['classes'][:5]}...")
+    # An ImageNet folder names its classes by WordNet id (n01440764, ...), torchvision's weights
+    # by word (tench, ...): the same classes in the same (sorted-id) order.
+    imagenet = meta.get("data") == IMAGENET_DATA and len(data.classes) == len(meta["classes"])
+    if data.classes != meta["classes"] and not imagenet:
+        raise UserError(f"{args.data} has classes {data.classes[:5]}..., the model {meta['classes'][:5]}...")
+    mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
     if isinstance(data, ArrayData):
+        if args.test_subset:
+            data = data.subset(None, args.test_subset)
         batches = DeviceLoader(data.test_images, data.test_labels, args.batch_size, train=False, device=ctx.device,
-                               mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
-    else:
-        batches = folder_loaders(data, args.batch_size, args.workers, ten_crop=args.ten_crop).test
+                               mean=mean, std=std)
+    elif args.test_subset:
+        raise UserError("--test-subset applies to array data sets (CIFAR, digits, small image folders)")
+    else:  # the model's own crop, resize and normalization (torchvision's V2 weights: resize 232)
+        batches = folder_loaders(data, args.batch_size, args.workers, train_size=meta["input_size"][0],
+                                 ten_crop=args.ten_crop, mean=mean.flatten().tolist(), std=std.flatten().tolist(),
+                                 test_resize=meta.get("resize")).test
     result = evaluate(model.to(ctx.device), batches, ctx)
     if args.json:
         print(json.dumps(result))

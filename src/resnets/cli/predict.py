@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..training import load_model, predict
+from ..training import predict
+from .evaluate import add_model_arguments, open_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="top-k classes of image files with their probabilities",
-                       description="Classify image files with a checkpoint (a run directory or a .safetensors file).")
-    p.add_argument("--checkpoint", required=True, metavar="C", help="run directory or checkpoint file")
+                       description="Classify image files with a checkpoint (a run directory or a .safetensors file), "
+                       "or with a named model and its trained weights.")
+    add_model_arguments(p)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show per image")
     p.add_argument("--json", action="store_true", help="print JSON: one object per image")
@@ -21,7 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     if args.top < 1:
         raise ValueError(f"--top must be at least 1, got {args.top}")
-    model, meta = load_model(args.checkpoint)
+    model, meta = open_model(args)
     predictions = predict(model, meta, args.images, args.top)
     if args.json:
         print(json.dumps([{"image": path, "top": [{"class": c, "probability": p} for c, p in top]}

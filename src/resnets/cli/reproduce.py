@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="auto",
                    help="autocast precision (auto: bf16 on CUDA, fp32 on CPUs)")
     p.add_argument("--compile", action="store_true", help="torch.compile each network (on CUDA: with CUDA graphs)")
+    p.add_argument("--report-only", action="store_true",
+                   help="train nothing: report the runs in OUT as they stand (unfinished runs marked as such)")
     p.set_defaults(run=run)
 
 
@@ -38,5 +40,7 @@ def run(args: argparse.Namespace) -> None:
     out.mkdir(parents=True, exist_ok=True)
     command = "resnets " + " ".join(shlex.quote(a) for a in args.argv if a != "--debug")
     machine = {"precision": args.precision, "compile": args.compile}
-    for report in reproduce(args.experiment, SCALES[args.scale], args.data, out, command, args.jobs, machine):
+    reports = reproduce(args.experiment, SCALES[args.scale], args.data, out, command, args.jobs, machine,
+                        train=not args.report_only)
+    for report in reports:
         print(f"report: {report}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
@@ -43,30 +43,32 @@ class FolderLoaders(NamedTuple):
 
 def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: int = 224, ten_crop: bool = False,
                    augment: bool = True, rank: int = 0, world_size: int = 1, seed: int = 0, mean=IMAGENET_MEAN,
-                   std=IMAGENET_STD) -> FolderLoaders:
+                   std=IMAGENET_STD, test_resize: Optional[int] = None) -> FolderLoaders:
     """Training and evaluation loaders of ``data`` as Section 3.4 prescribes.
 
     Training: the shorter side resized to a random length in [256, 480], a random 224 crop, a
     random horizontal flip, the color augmentation, mean subtraction (``augment=False``: as
     evaluation). Evaluation: the shorter side resized to 256 and the center 224 crop or, with
     ``ten_crop``, the standard 10 crops (the four corners, the center and their mirror images),
-    batched as (B, 10, C, H, W). Lengths scale with ``train_size``. Each of ``world_size`` ranks
+    batched as (B, 10, C, H, W). Lengths scale with ``train_size``; ``test_resize`` replaces the
+    evaluation's 256 (torchvision's V2 weights are tested at 232). Each of ``world_size`` ranks
     reads its own shard; call ``train.sampler.set_epoch(epoch)`` before each epoch.
     """
     short, long = 256 * train_size // 224, 480 * train_size // 224
+    test_short = test_resize or short
     normalize = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]
-    center = v2.Compose([v2.Resize(short), v2.CenterCrop(train_size), *normalize])
+    center = v2.Compose([v2.Resize(test_short), v2.CenterCrop(train_size), *normalize])
     train = center
     if augment:
         train = v2.Compose([v2.RandomShortestSize(list(range(short, long + 1))), v2.RandomCrop(train_size),
                             v2.RandomHorizontalFlip(), *normalize[:2], Lighting(), normalize[2]])
-    test = v2.Compose([v2.Resize(short), *normalize, v2.TenCrop(train_size), torch.stack]) if ten_crop else center
+    test = v2.Compose([v2.Resize(test_short), *normalize, v2.TenCrop(train_size), torch.stack]) if ten_crop else center
     train_set = ImageFolder(data.train_dir, transform=train)
     test_set = ImageFolder(data.test_dir, transform=test)
     common = dict(batch_size=batch_size, num_workers=workers, pin_memory=torch.cuda.is_available(),
                   persistent_workers=workers > 0)
     sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
     meta = dict(mean=torch.tensor(mean).view(-1, 1, 1).tolist(), std=torch.tensor(std).view(-1, 1, 1).tolist(),
-                input_size=[train_size, train_size], resize=short, data=data.name)
+                input_size=[train_size, train_size], resize=test_short, data=data.name)
     return FolderLoaders(DataLoader(train_set, sampler=sampler, drop_last=True, **common),
                          DataLoader(Subset(test_set, range(rank, len(test_set), world_size)), **common), meta)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cifar_table, degradation, responses, shortcuts
+from ..training.trainer import RESULTS
 from .runner import Spec, run_models
 from .scales import SCALES, Scale
 
@@ -31,11 +32,25 @@ def runs_of(names: list[str], scale: Scale) -> list[Spec]:
 
 
 def reproduce(experiment: str, scale: Scale, data: str, out: Path, command: str, jobs: int = 1,
-              machine: dict[str, Any] | None = None) -> list[Path]:
-    """Train (or reuse) the runs of ``experiment`` (or of ``"all"``) and write its reports."""
+              machine: dict[str, Any] | None = None, train: bool = True) -> list[Path]:
+    """Train (or reuse) the runs of ``experiment`` (or of ``"all"``) and write its reports.
+    With ``train=False``, report what the runs in ``out`` hold so far: experiments that can show
+    unfinished runs do, the others wait for theirs."""
     names = list(EXPERIMENTS) if experiment == "all" else [experiment]
-    dirs = run_models(runs_of(names, scale), scale, data, out, jobs=jobs, machine=machine)
-    return [EXPERIMENTS[name].report(scale, data, out, command, dirs) for name in names]
+    specs = runs_of(names, scale)
+    if train:
+        dirs = run_models(specs, scale, data, out, jobs=jobs, machine=machine)
+    else:
+        dirs = {s.key: out / "runs" / s.key for s in specs}
+    reports = []
+    for name in names:
+        module = EXPERIMENTS[name]
+        waiting = [s.key for s in module.specs(scale) if not (dirs[s.key] / RESULTS).is_file()]
+        if waiting and not getattr(module, "PARTIAL_REPORT", False):
+            print(f"{name}: no report until {', '.join(waiting)} finish", flush=True)
+            continue
+        reports.append(module.report(scale, data, out, command, dirs))
+    return reports
 
 
 __all__ = ["EXPERIMENTS", "PRIORITY", "SCALES", "Scale", "reproduce"]

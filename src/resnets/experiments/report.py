@@ -10,6 +10,8 @@ from typing import Sequence
 import torch
 
 from ..data import load_data
+from ..training.metrics import METRICS, read_metrics
+from ..training.trainer import RESULTS
 from .runner import results
 from .scales import Scale
 
@@ -32,8 +34,21 @@ def pct(x: float | None) -> str:
     return "" if x is None else f"{100 * x:.2f}"
 
 
+def finished(run_dir: Path) -> bool:
+    return (run_dir / RESULTS).is_file()
+
+
+def progress(run_dir: Path, scale: Scale) -> str:
+    """What an unfinished run has done so far, for a report's table."""
+    if not (run_dir / METRICS).is_file():
+        return "not run"
+    last = read_metrics(run_dir)[-1]
+    return f"unfinished: {last['step']:,} of {scale.iterations:,} iterations, {pct(last['test_error'])} so far"
+
+
 def header(title: str, scale: Scale, data: str, run_dirs: Sequence[Path], command: str) -> str:
-    runs = [results(d) for d in run_dirs]
+    """What ran, where and for how long; a report written before every run finished says so."""
+    runs = [results(d) for d in run_dirs if finished(d)]
     devices = sorted({r["device"] for r in runs})
     cpu = platform.processor() or platform.machine()
     wall = sum(r["wall_time_s"] for r in runs)
@@ -44,6 +59,7 @@ def header(title: str, scale: Scale, data: str, run_dirs: Sequence[Path], comman
         f"- data: {data_label(data)} (`{data}`)",
         f"- {scale.describe()}; recipe `cifar` (paper Section 4.2) otherwise",
         f"- hardware: {', '.join(devices)}; {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}",
-        f"- wall time: {wall / 60:.1f} min of training over {len(runs)} runs (evaluation excluded)",
+        f"- wall time: {wall / 60:.1f} min of training over {len(runs)} finished runs (evaluation excluded)"
+        + (f"; {len(run_dirs) - len(runs)} runs unfinished" if len(runs) < len(run_dirs) else ""),
         "",
     ])

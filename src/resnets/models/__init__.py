@@ -1,11 +1,15 @@
-"""Every network of the paper: blocks, the network, the named models and their weights."""
+"""Every network of the paper: blocks, the network, the named models, their trained weights and
+the preprocessing those expect."""
 
 from .blocks import SHORTCUTS, BasicBlock, Bottleneck, ZeroPadShortcut, conv1x1, conv3x3
+from .preprocess import Preprocess
+from .pretrained import Weights, get_weights, list_weights
 from .resnet import ResNet
-from .weights import load_weights, save_weights
+from .weights import load_weights, read_weights, save_weights
 from .zoo import ARCHITECTURES, MODELS, create_model, list_models, model_config
 
 __all__ = [
-    "ARCHITECTURES", "MODELS", "SHORTCUTS", "BasicBlock", "Bottleneck", "ResNet", "ZeroPadShortcut",
-    "conv1x1", "conv3x3", "create_model", "list_models", "load_weights", "model_config", "save_weights",
+    "ARCHITECTURES", "MODELS", "SHORTCUTS", "BasicBlock", "Bottleneck", "Preprocess", "ResNet", "Weights",
+    "ZeroPadShortcut", "conv1x1", "conv3x3", "create_model", "get_weights", "list_models", "list_weights",
+    "load_weights", "model_config", "read_weights", "save_weights",
 ]

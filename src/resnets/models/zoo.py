@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .resnet import ResNet
+from .weights import load_state_dict
 
 # name -> (architecture, defaults). One builder, ResNet, stands behind every name.
 _IMAGENET = dict(planes=(64, 128, 256, 512), stem="imagenet", num_classes=1000, shortcut="B")
@@ -50,19 +51,36 @@ def model_config(name: str, **overrides: Any) -> dict[str, Any]:
     return {**ARCHITECTURES[name], **overrides}
 
 
-def create_model(name: str, **overrides: Any) -> ResNet:
-    """Build a named model, e.g. ``create_model("resnet56", num_classes=100)``."""
-    return ResNet(**model_config(name, **overrides))
+def create_model(name: str, weights: Any = None, progress: bool = True, **overrides: Any) -> ResNet:
+    """Build a named model, e.g. ``create_model("resnet56", num_classes=100)``.
+
+    ``weights`` loads trained weights, strictly, as torchvision's builders do (their number of
+    classes, input channels and shortcut option become the defaults): torchvision's
+    ``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``, ``"DEFAULT"`` or enum for resnet18-152, our ``"cifar10"``
+    (or ``"DEFAULT"``) for the CIFAR nets that have them, or a ``.safetensors`` / ``.pth`` path; see
+    :func:`resnets.list_weights`. ``progress``: show torch.hub's download bar.
+    """
+    if weights is None:
+        return ResNet(**model_config(name, **overrides))
+    from .pretrained import get_weights  # weights name models of this registry: imported on use
+
+    trained = get_weights(name, weights)
+    # As torchvision's builders: what the weights fix (num_classes, ...) is the default, and an
+    # override that contradicts them is refused.
+    config = model_config(name, **{**trained.overrides, **overrides})
+    trained.check(config)
+    state = trained.state_dict(progress)  # before the model: a download that fails costs no init
+    return load_state_dict(ResNet(**config), state, trained)
 
 
 def _constructor(name: str) -> Callable[..., ResNet]:
-    def build(**overrides: Any) -> ResNet:
-        return create_model(name, **overrides)
+    def build(*, weights: Any = None, progress: bool = True, **overrides: Any) -> ResNet:
+        return create_model(name, weights=weights, progress=progress, **overrides)
 
     arch = ARCHITECTURES[name]
     kind = "plain network" if arch["shortcut"] is None else f"shortcut option {arch['shortcut']}"
     build.__name__ = build.__qualname__ = name
-    build.__doc__ = f"{name}: {arch['block']} blocks {arch['layers']}, {kind}; overrides as create_model."
+    build.__doc__ = f"{name}: {arch['block']} blocks {arch['layers']}, {kind}; weights and overrides as create_model."
     return build
 
 

@@ -9,13 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
 from torch import nn
 
 from ..errors import UserError
 from ..files import atomic_write
-from ..models import ResNet, save_weights
+from ..models import ResNet, create_model, get_weights, save_weights
+from ..models.weights import META_KEY, load_state_dict, read_weights
 
 WEIGHTS = "model.safetensors"  # the final weights, in the run directory
 LAST_WEIGHTS = "checkpoints/last.safetensors"
@@ -24,7 +23,7 @@ LAST_STATE = "checkpoints/last_state.pt"
 
 def save_model(path: Path, model: nn.Module, meta: dict[str, Any]) -> None:
     """Weights plus ``meta`` (model name and config, class names, normalization) as JSON metadata."""
-    save_weights(model, path, metadata={"resnets": json.dumps(meta)})
+    save_weights(model, path, metadata={META_KEY: json.dumps(meta)})
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
@@ -56,14 +55,17 @@ def checkpoint_file(path: str | os.PathLike) -> Path:
 def load_model(path: str | os.PathLike) -> tuple[ResNet, dict[str, Any]]:
     """Rebuild a model from a checkpoint alone; returns it (in eval mode) with its metadata."""
     file = checkpoint_file(path)
-    try:
-        with safe_open(str(file), framework="pt") as f:
-            meta = json.loads((f.metadata() or {})["resnets"])
-        state = load_file(str(file))
-    except (KeyError, json.JSONDecodeError):
-        raise UserError(f"{file} is not a resnets checkpoint (no model description in its metadata)") from None
-    except Exception as e:
-        raise UserError(f"cannot read checkpoint {file}: {e}") from None
-    model = ResNet(**meta["model_config"])
-    model.load_state_dict(state)
+    state, meta = read_weights(file, kind="checkpoint")
+    if "model_config" not in meta:
+        raise UserError(f"{file} is not a resnets checkpoint (no model description in its metadata)")
+    model = load_state_dict(ResNet(**meta["model_config"]), state, file)
     return model.eval(), meta
+
+
+def load_pretrained(model: str, weights: Any) -> tuple[ResNet, dict[str, Any]]:
+    """A named model with trained weights (``"cifar10"``, torchvision's names, a file; see
+    :func:`resnets.get_weights`), in eval mode, with their metadata: a checkpoint without a run."""
+    trained = get_weights(model, weights)
+    if "classes" not in trained.meta:
+        raise UserError(f"{trained} do not name their classes or normalization: use named weights or a resnets checkpoint")
+    return create_model(model, weights=trained).eval(), trained.meta

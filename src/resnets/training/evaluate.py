@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torchvision.io import ImageReadMode, decode_image
-from torchvision.transforms import v2
 
 from ..errors import UserError
+from ..models import Preprocess
 from .distributed import Context, all_reduce_sum
 
 
@@ -56,15 +56,8 @@ def evaluate(model: nn.Module, batches: Iterable, ctx: Context = Context(), prec
 
 def preprocess(paths: Sequence[str | Path], meta: dict[str, Any]) -> torch.Tensor:
     """Image files as a normalized batch the way the checkpoint's model was trained on them."""
-    config = meta["model_config"]
-    mode = ImageReadMode.GRAY if config.get("in_channels", 3) == 1 else ImageReadMode.RGB
-    h, w = meta["input_size"]
-    if meta.get("resize") is not None:  # image-folder models: resize the shorter side, center crop
-        resize = v2.Compose([v2.Resize(meta["resize"], antialias=True), v2.CenterCrop((h, w))])
-    else:  # array data sets: the whole image at the training resolution
-        resize = v2.Resize((h, w), antialias=True)
-    mean = torch.tensor(meta["mean"], dtype=torch.float32)
-    std = torch.tensor(meta["std"], dtype=torch.float32)
+    mode = ImageReadMode.GRAY if meta["model_config"].get("in_channels", 3) == 1 else ImageReadMode.RGB
+    transform = Preprocess.from_meta(meta)
     images = []
     for path in paths:
         try:
@@ -72,7 +65,7 @@ def preprocess(paths: Sequence[str | Path], meta: dict[str, Any]) -> torch.Tenso
             image = decode_image(data, mode=mode)
         except RuntimeError as e:
             raise UserError(f"cannot decode image {path}: {e}") from None
-        images.append((resize(image).float() / 255 - mean) / std)
+        images.append(transform(image))
     return torch.stack(images)
 
 

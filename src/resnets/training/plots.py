@@ -25,7 +25,8 @@ def draw_runs(ax, run_dirs: Sequence[str | Path], labels: Optional[Sequence[str]
     ax.set_xlabel("iterations")
     ax.set_ylabel("error (%)")
     ax.grid(alpha=0.3)
-    ax.legend(title="dashed: training, bold: test", fontsize=8, title_fontsize=8)
+    if run_dirs:
+        ax.legend(title="dashed: training, bold: test", fontsize=8, title_fontsize=8)
     if title:
         ax.set_title(title)
 

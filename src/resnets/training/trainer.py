@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import random
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -187,11 +188,13 @@ class Trainer:
         if ctx.distributed:
             self.model = nn.parallel.DistributedDataParallel(self.net, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
         # On CUDA, "reduce-overhead" replays each step's kernels as CUDA graphs: small CIFAR nets
-        # are otherwise bound by kernel launches. Evaluation runs the eager net, so only the
-        # training graph is compiled.
+        # are otherwise bound by kernel launches. Evaluation then runs the eager net, so that only
+        # the training graph is compiled; otherwise it goes through the wrapper (DDP broadcasts the
+        # batch norm statistics of rank 0 in its forward).
         self.cuda_graphs = config.compile and ctx.device.type == "cuda" and not ctx.distributed
         if config.compile:
             self.model = torch.compile(self.model, mode="reduce-overhead" if self.cuda_graphs else None)
+        self.eval_model = self.net if self.cuda_graphs else self.model
         if ctx.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
 
@@ -283,8 +286,8 @@ class Trainer:
 
     def evaluate(self) -> dict[str, Any]:
         """Validation (if held out) and test metrics; steps a plateau schedule."""
-        test = evaluate(self.net, self.pipe.test, self.ctx, self.precision)
-        val = evaluate(self.net, self.pipe.val, self.ctx, self.precision) if self.pipe.val is not None else None
+        test = evaluate(self.eval_model, self.pipe.test, self.ctx, self.precision)
+        val = evaluate(self.eval_model, self.pipe.val, self.ctx, self.precision) if self.pipe.val is not None else None
         if self.config.schedule == "plateau":
             self.scheduler.step((val or test)["top1_error"])
         return {"val_loss": val and val["loss"], "val_error": val and val["top1_error"], "test_loss": test["loss"],
@@ -333,11 +336,16 @@ def train(
     """
     config, run_dir, state = open_run(config, resume)
     ctx = setup(config.device)
+    created = not run_dir.exists()
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / CONFIG, lambda tmp: Path(tmp).write_text(config.to_json()))
     try:
         return run_loop(config, run_dir, state, ctx, callbacks, progress)
+    except (ValueError, OSError):  # bad input (a model name, a data set): leave no run that cannot run
+        if created and ctx.is_main and not (run_dir / checkpoint.LAST_STATE).exists():
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     except KeyboardInterrupt:
         kept = ("the last finished epoch's checkpoint is kept" if (run_dir / checkpoint.LAST_STATE).is_file()
                 else "no epoch had finished, so there is no checkpoint; the configuration is kept")

@@ -1,0 +1,232 @@
+"""Trained weights, as torchvision's ``weights=`` API has them: the shipped CIFAR-10 files (their
+metadata, shapes and measured accuracy), torchvision's ImageNet names through torch.hub's cache (a
+local file stands in for the download), paths to safetensors and .pth files, pickles that would run
+code, and scripts/ship_weights.py on a tiny run."""
+
+import importlib.util
+import json
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from safetensors.torch import save_file
+from torchvision.io import write_png
+from torchvision.models import ResNet18_Weights
+
+import resnets
+import resnets.cli.train
+from resnets.cli import main
+from resnets.cli.main import build_parser
+from resnets.data import load_data
+from resnets.errors import UserError
+from resnets.models import Preprocess, pretrained
+from resnets.models.weights import read_description
+from resnets.training import load_pretrained, make_config, train
+
+ROOT = Path(__file__).resolve().parents[1]
+JPEG_COPY = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+SHIPPED = list(pretrained.shipped().values())
+NONE_SHIPPED = pytest.param(None, marks=pytest.mark.skip(reason="no weights shipped yet (scripts/ship_weights.py RUN_DIR adds them)"))
+# What every shipped file must say about itself (scripts/ship_weights.py writes them all).
+DESCRIPTION = ("model", "model_config", "classes", "mean", "std", "input_size", "data", "weights", "test_top1",
+               "recipe", "config", "iterations", "hardware", "wall_time_s", "command", "storage")
+
+
+def one_line_exit_2(argv, capsys, message):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+# --- the shipped CIFAR-10 weights -------------------------------------------------------------
+
+@pytest.mark.parametrize("path", SHIPPED or [NONE_SHIPPED], ids=lambda p: p and p.stem)
+def test_shipped_weights_describe_themselves(path):
+    meta = read_description(path)
+    assert set(DESCRIPTION) <= set(meta)
+    assert path.name == f"{meta['weights']}-{meta['model']}.safetensors"
+    assert meta["weights"] == "cifar10" and meta["classes"] == CIFAR10_CLASSES and meta["input_size"] == [32, 32]
+    assert 0.5 < meta["test_top1"] <= 1 and meta["wall_time_s"] > 0 and meta["command"].startswith("resnets")
+    assert f"{meta['model']}.cifar10" in resnets.list_weights()
+    weights = resnets.get_weights(meta["model"], "DEFAULT")  # DEFAULT: our CIFAR-10 weights
+    assert weights.meta == {"model": meta["model"], **meta} and weights.transforms()(torch.zeros(3, 32, 32, dtype=torch.uint8)).shape == (3, 32, 32)
+    expected = resnets.create_model(meta["model"]).state_dict()
+    stored = weights.state_dict()
+    assert {k: v.shape for k, v in stored.items()} == {k: v.shape for k, v in expected.items()}
+    model = resnets.create_model(meta["model"], weights="cifar10")
+    torch.testing.assert_close(model.state_dict(), {k: v.to(expected[k].dtype) for k, v in stored.items()})
+
+
+@pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
+@pytest.mark.parametrize("path", SHIPPED or [NONE_SHIPPED], ids=lambda p: p and p.stem)
+def test_shipped_weights_measure_what_they_state(path, capsys):
+    meta = read_description(path)
+    argv = ["eval", "--model", meta["model"], "--weights", "cifar10", "--data", str(JPEG_COPY), "--test-subset", "2000", "--json"]
+    assert main(argv) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["images"] == 2000
+    assert abs((1 - result["top1_error"]) - meta["test_top1"]) <= 0.015
+
+
+def test_weights_not_shipped_name_those_that_exist(capsys):
+    with pytest.raises(UserError, match=r"no weights 'cifar10' for plain20 .*available: resnet18\.IMAGENET1K_V1"):
+        resnets.plain20(weights="cifar10")
+    with pytest.raises(UserError, match="torchvision's: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2"):
+        resnets.resnet50(weights="cifar10")
+    with pytest.raises(UserError, match="unknown model 'resnet19'"):
+        resnets.get_weights("resnet19", "DEFAULT")
+    one_line_exit_2(["eval", "--model", "plain56", "--weights", "cifar10", "--data", "digits"], capsys, "no weights 'cifar10' for plain56")
+    one_line_exit_2(["predict", "--model", "resnet20", "x.png"], capsys, "give --checkpoint, or --model and --weights")
+
+
+# --- torchvision's ImageNet weights, by their names ---------------------------------------------
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """torch.hub's cache in tmp_path, holding a resnet18 state_dict under the file name of
+    torchvision's IMAGENET1K_V1 URL; any download fails (nothing is downloaded in tests)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+
+    def no_download(url, *args, **kwargs):
+        raise OSError(f"no downloads in tests: {url}")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.save(torchvision.models.resnet18().state_dict(), checkpoints / os.path.basename(ResNet18_Weights.IMAGENET1K_V1.url))
+    return checkpoints
+
+
+def test_torchvision_names_load_through_the_hub_cache(hub):
+    theirs = torchvision.models.resnet18(weights=ResNet18_Weights.IMAGENET1K_V1).eval()  # from the same file
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = theirs(x)
+        for spec in ["IMAGENET1K_V1", "ResNet18_Weights.IMAGENET1K_V1", ResNet18_Weights.IMAGENET1K_V1]:
+            torch.testing.assert_close(resnets.resnet18(weights=spec, progress=False).eval()(x), expected, rtol=0, atol=0)
+    default = resnets.create_model("resnet18", weights="DEFAULT")
+    torch.testing.assert_close(default.state_dict(), theirs.state_dict(), rtol=0, atol=0)
+    with pytest.raises(UserError, match="1000 classes, not num_classes=10.*reset_classifier"):
+        resnets.resnet18(weights="DEFAULT", num_classes=10)
+    with pytest.raises(UserError, match="stride_in_1x1=False"):
+        resnets.resnet18(weights="DEFAULT", stride_in_1x1=True)
+    with pytest.raises(UserError, match=r"cannot load torchvision's ResNet34_Weights\.IMAGENET1K_V1 .*no downloads in tests"):
+        resnets.resnet34(weights="DEFAULT")
+    with pytest.raises(UserError, match="torchvision has none for resnet20"):
+        resnets.resnet20(weights=ResNet18_Weights.IMAGENET1K_V1)
+
+
+def test_torchvision_weights_carry_torchvisions_preprocessing(hub, tmp_path, capsys):
+    v2 = resnets.get_weights("resnet50", "IMAGENET1K_V2")  # the description needs no file
+    assert (v2.meta["resize"], v2.meta["input_size"], len(v2.meta["classes"])) == (232, [224, 224], 1000)
+    assert v2.meta["test_top1"] == pytest.approx(0.80858)
+    image = torch.randint(0, 256, (3, 300, 400), dtype=torch.uint8)
+    theirs = v2.transforms()(image)  # torchvision's ImageClassification preset
+    assert theirs.shape == (3, 224, 224)
+    # Predict's preprocessing is torchvision's up to rounding (one level of 255).
+    torch.testing.assert_close(Preprocess.from_meta(v2.meta)(image), theirs, rtol=0, atol=1.01 / 255 / 0.224)
+    write_png(image, str(tmp_path / "image.png"))
+    assert main(["predict", "--model", "resnet18", "--weights", "IMAGENET1K_V1", str(tmp_path / "image.png"), "--json"]) == 0
+    top = json.loads(capsys.readouterr().out)[0]["top"]
+    assert len(top) == 5 and all(t["class"] in ResNet18_Weights.IMAGENET1K_V1.meta["categories"] for t in top)
+
+
+# --- weights by path ------------------------------------------------------------------------------
+
+def test_pth_and_safetensors_paths(tmp_path):
+    source = resnets.resnet20().eval()
+    torch.save(source.state_dict(), tmp_path / "w.pth")
+    save_file(source.state_dict(), tmp_path / "plain.safetensors")
+    x = torch.randn(2, 3, 32, 32)
+    for path in [tmp_path / "w.pth", str(tmp_path / "w.pth"), tmp_path / "plain.safetensors"]:
+        model = resnets.resnet20(weights=path).eval()
+        with torch.no_grad():
+            torch.testing.assert_close(model(x), source(x), rtol=0, atol=0)
+    with pytest.raises(UserError, match=r"w\.pth does not fit this ResNet: 72 missing keys \(e\.g\. layer1\.3\.conv1\.weight\)$"):
+        resnets.resnet32(weights=tmp_path / "w.pth")
+    with pytest.raises(UserError, match=r"shapes differ \(e\.g\. fc\.weight \(10, 64\) \(the model: \(100, 64\)\)"):
+        resnets.resnet20(weights=tmp_path / "w.pth", num_classes=100)
+    with pytest.raises(UserError, match="do not name their classes or normalization"):
+        load_pretrained("resnet20", tmp_path / "w.pth")
+
+
+def test_unreadable_weights_are_one_line_errors(tmp_path):
+    (tmp_path / "junk.safetensors").write_bytes(b"not safetensors")
+    (tmp_path / "junk.pth").write_bytes(b"not a zip or pickle")
+    (tmp_path / "w.txt").write_text("weights?")
+    torch.save({"epoch": 3, "step": 10}, tmp_path / "state.pt")  # a training state, not a state_dict
+    for path, message in [("missing.pth", "no weights file at"), ("junk.safetensors", "cannot read weights"),
+                          ("junk.pth", "cannot read weights"), ("w.txt", "unknown weights format"),
+                          ("state.pt", "is not a state_dict")]:
+        with pytest.raises(UserError, match=message) as e:
+            resnets.resnet20(weights=tmp_path / path)
+        assert "\n" not in str(e.value)
+
+
+class Payload:
+    """Pickles into a call of os.system: what a malicious .pth file does when unpickled."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {shlex.quote(str(self.marker))}",)
+
+
+def test_a_pth_that_would_run_code_is_refused(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    torch.save({"conv1.weight": Payload(marker)}, tmp_path / "evil.pth")
+    with pytest.raises(UserError, match=r"cannot read weights .*evil\.pth with torch\.load\(weights_only=True\)"):
+        resnets.resnet20(weights=tmp_path / "evil.pth")
+    one_line_exit_2(["eval", "--checkpoint", str(tmp_path / "evil.pth"), "--data", "digits"], capsys,
+                    "cannot read checkpoint")
+    with pytest.raises(UserError, match="weights_only=True"):
+        resnets.load_weights(resnets.resnet20(), tmp_path / "evil.pth")
+    assert not marker.exists()
+
+
+# --- shipping a run: scripts/ship_weights.py --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def ship_weights():
+    spec = importlib.util.spec_from_file_location("ship_weights", ROOT / "scripts" / "ship_weights.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ship_weights_from_a_run(ship_weights, tmp_path, monkeypatch, capsys):
+    config = make_config("fast", model="resnet20", data="digits", iterations=2, batch_size=64, out=str(tmp_path / "run"))
+    run = train(config)
+    assert ship_weights.main([str(run.dir), "--out", str(tmp_path / "pretrained"), "--verify", "digits"]) == 0
+    path = tmp_path / "pretrained" / "digits-resnet20.safetensors"
+    assert "verified" in capsys.readouterr().out and path.is_file()
+    meta = read_description(path)
+    assert set(DESCRIPTION) <= set(meta) and meta["storage"] == "float16" and meta["weights"] == "digits"
+    assert meta["test_top1"] == run.results["test_top1"] and meta["hardware"] == run.results["device"]
+    assert meta["command"] == "resnets train --model resnet20 --data digits --recipe fast --iterations 2 --batch-size 64"
+
+    # The command gives the run's configuration back.
+    made = []
+    monkeypatch.setattr(resnets.cli.train, "train", made.append)
+    args = build_parser().parse_args(shlex.split(meta["command"])[1:])
+    args.run(args)
+    assert {**made[0].__dict__, "out": None} == {**config.__dict__, "out": None}
+
+    # Shipped, the weights load by name, with the run's input channels, and classify as the run did.
+    monkeypatch.setattr(pretrained, "FOLDER", tmp_path / "pretrained")
+    assert resnets.list_weights("digits") == ["resnet20.digits"]
+    assert resnets.resnet20(weights="digits").conv1.in_channels == 1
+    assert main(["eval", "--model", "resnet20", "--weights", "digits", "--data", "digits", "--json"]) == 0
+    assert 1 - json.loads(capsys.readouterr().out)["top1_error"] == pytest.approx(meta["test_top1"], abs=0.01)
+    image = tmp_path / "digit.png"
+    write_png(load_data("digits").test_images[0], str(image))
+    assert main(["predict", "--model", "resnet20", "--weights", "digits", str(image), "--top", "1"]) == 0
+    assert capsys.readouterr().out.startswith(f"{image}: ")
+
+    assert ship_weights.main([str(tmp_path)]) == 2  # not a run
+    assert "is not a finished run" in capsys.readouterr().err
