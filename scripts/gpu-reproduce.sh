@@ -8,15 +8,17 @@
 # 2. a smoke test: a few training steps in bf16 with channels_last, the same with --compile
 #    (CUDA graphs), then `resnets eval` and `resnets predict` of the result;
 # 3. `resnets reproduce all --scale full --jobs $JOBS`: resnet20, resnet56, resnet32, resnet44,
-#    resnet110, plain20, plain56, ... in that order, $JOBS at a time;
+#    resnet110, plain20, plain56, ... in that order, $JOBS at a time; beside them, the independent
+#    ResNet-20 of scripts/reference_cifar.py on the same data (fp32, torchvision's pipeline);
 # 4. every 20 s and at the end, one tarball per run in OUTDIR (run-KEY.tar.gz: config, metrics,
 #    results, final weights; the last checkpoint of a run not yet finished, so it can be resumed
 #    with `resnets train --resume`), and OUTDIR/log.txt.
 #
 # Settings (environment): BUDGET seconds for the whole script (default 540), SCALE (full; smoke
 # for a test on a CPU), EXPERIMENT (all, or one experiment: its runs only), JOBS (4), RUNS (how
-# many runs get a tarball, in priority order: 7), SMOKE_ITERATIONS (400), INSTALL (1; 0 when
-# resnets is installed already), WORK (scratch folder, default /tmp/resnets-gpu), MPS (1: run the jobs under CUDA's Multi-Process
+# many runs get a tarball, in priority order: 6), REFERENCE (1: train the independent ResNet-20 too),
+# RESUME_FROM (a folder of run-KEY.tar.gz from an earlier call: those runs continue where they
+# stopped), SMOKE_ITERATIONS (400), INSTALL (1; 0 when resnets is installed already), WORK (scratch folder, default /tmp/resnets-gpu), MPS (1: run the jobs under CUDA's Multi-Process
 # Service when it starts, so that their kernels share the GPU at once rather than by turns).
 # Runs already in WORK are resumed, not restarted.
 set -uo pipefail
@@ -31,7 +33,7 @@ budget=${BUDGET:-540}
 scale=${SCALE:-full}
 experiment=${EXPERIMENT:-all}
 jobs=${JOBS:-4}
-runs=${RUNS:-7}
+runs=${RUNS:-6}
 smoke_iterations=${SMOKE_ITERATIONS:-400}
 work=${WORK:-/tmp/resnets-gpu}
 export RESNETS_CACHE=$work/cache PYTHONUNBUFFERED=1
@@ -53,7 +55,7 @@ step() {
 # One tarball per run, written atomically: finished runs without their checkpoints folder.
 pack() {
     local dir key
-    for key in $(python3 -c "from resnets.experiments import PRIORITY; print(*PRIORITY[:$runs])"); do
+    for key in $(python3 -c "from resnets.experiments import PRIORITY; print(*PRIORITY[:$runs])") reference-resnet20; do
         dir=$work/full/runs/$key
         [ -d "$dir" ] || continue
         if [ -f "$dir/results.json" ]; then
@@ -111,6 +113,29 @@ step 60 "${resnets[@]}" eval --checkpoint "$checked" --data "$data"
 step 60 "${resnets[@]}" predict --checkpoint "$checked" --top 2 $(find "$data" -name '*.jpg' | sort | head -3)
 
 # 3. The full runs, packed as they go; whatever the budget leaves unfinished stays resumable.
+mkdir -p "$work/full/runs"
+if [ -n "${RESUME_FROM:-}" ]; then
+    for f in "$RESUME_FROM"/run-*.tar.gz; do
+        [ -f "$f" ] && tar xzf "$f" -C "$work/full/runs" && say "resuming $(basename "$f")"
+    done
+    # Their configurations name the data where it was then: point them at this copy.
+    python3 - "$work/full/runs" "$data" <<'PY'
+import json, pathlib, sys
+for config in pathlib.Path(sys.argv[1]).glob("*/config.json"):
+    values = json.loads(config.read_text())
+    values["data"] = sys.argv[2]
+    config.write_text(json.dumps(values, indent=2))
+PY
+fi
+reference=$work/full/runs/reference-resnet20
+if [ "${REFERENCE:-1}" = 1 ] && [ ! -f "$reference/results.json" ]; then
+    mkdir -p "$reference"
+    say "the independent ResNet-20 (scripts/reference_cifar.py) trains beside the jobs; its log: $reference/train.log"
+    timeout -s INT $(($(left) - 25)) python3 scripts/reference_cifar.py "$data" "$work/full/runs/reference-resnet20" \
+        --iterations "$(python3 -c "from resnets.experiments import SCALES; print(SCALES['$scale'].iterations)")" \
+        --workers 4 >"$reference/train.log" 2>&1 &
+    reference_pid=$!
+fi
 ( while sleep 20; do pack; done ) &
 packer=$!
 if [ "$cuda" = 1 ]; then  # how busy the GPU is, every 30 s
@@ -120,7 +145,7 @@ fi
 say "full runs: scale $scale, $jobs at a time, $(left) s left"
 step $(($(left) - 20)) "${resnets[@]}" reproduce "$experiment" --scale "$scale" --jobs "$jobs" "${compile[@]}" --data "$data" --out "$work/full"
 kill "$packer" ${watcher:-} 2>/dev/null
-wait "$packer" 2>/dev/null
+wait "$packer" ${reference_pid:-} 2>/dev/null
 pack
 for f in "$work"/full/runs/*/results.json; do
     [ -f "$f" ] && python3 -c "import json, sys; r = json.load(open(sys.argv[1])); print(f\"{sys.argv[1].split('/')[-2]:>12}  test error {100 * r['test_error']:.2f}%  {r['iterations']} iterations  {r['wall_time_s'] / 60:.1f} min  {r['precision']}  {r['device']}\")" "$f" | tee -a "$out/log.txt"

@@ -44,9 +44,12 @@ def test_gpu_script_at_smoke_scale_on_cpu(tmp_path):
     assert "no CUDA device: --compile (CUDA graphs) is not tried" in log
     assert "done: test accuracy" in log and "top-1 error" in log  # smoke training, then eval
     assert log.count(".jpg: ") == 3  # predict, one line per image
-    # shortcuts trains plain20, resnet20, resnet20-B and resnet20-C; the first 7 runs of the
-    # priority order get tarballs: here resnet20 and plain20.
-    assert sorted(p.name for p in out.glob("run-*")) == ["run-plain20.tar.gz", "run-resnet20.tar.gz"]
+    # shortcuts trains plain20, resnet20, resnet20-B and resnet20-C; the first 6 runs of the
+    # priority order get tarballs (here resnet20 and plain20), and so does the independent ResNet-20.
+    assert sorted(p.name for p in out.glob("run-*")) == ["run-plain20.tar.gz", "run-reference-resnet20.tar.gz",
+                                                         "run-resnet20.tar.gz"]
+    with tarfile.open(out / "run-reference-resnet20.tar.gz") as tar:
+        assert json.load(tar.extractfile("reference-resnet20/results.json"))["iterations"] == 24
     for key in ("resnet20", "plain20"):
         with tarfile.open(out / f"run-{key}.tar.gz") as tar:
             names = tar.getnames()

@@ -1,0 +1,40 @@
+"""scripts/reference_cifar.py, the independent ResNet-20 that tells a data set's cost from ours:
+it must be the paper's network (Table 6's 0.27M parameters, as ours) and run on an image folder."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+import resnets
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "reference_cifar.py"
+spec = importlib.util.spec_from_file_location("reference_cifar", SCRIPT)
+reference = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(reference)
+
+
+def test_reference_is_the_papers_network():
+    for depth in (20, 56):
+        theirs = sum(p.numel() for p in reference.CifarResNet((depth - 2) // 6).parameters())
+        ours = sum(p.numel() for p in resnets.create_model(f"resnet{depth}").parameters())
+        assert theirs == ours
+    assert sum(p.numel() for p in reference.CifarResNet(3).parameters()) == 269_722  # Table 6: 0.27M
+    x = torch.randn(2, 3, 32, 32)
+    assert reference.CifarResNet(3)(x).shape == (2, 10)
+
+
+def test_reference_trains_on_an_image_folder(tmp_path):
+    from test_gpu_script import jpeg_folder_tarball
+    import tarfile
+
+    with tarfile.open(jpeg_folder_tarball(tmp_path)) as tar:
+        tar.extractall(tmp_path, filter="data")
+    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "tiny-cifar"), str(tmp_path / "out"),
+                           "--iterations", "3", "--workers", "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["iterations"] == 3 and 0 <= results["test_error"] <= 1
