@@ -46,6 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--test-subset", type=int, metavar="N", help="a seeded, class-stratified subset of N test "
                    "images (array data sets; the same subset as `resnets train --test-subset N`)")
     p.add_argument("--ten-crop", action="store_true", help="10-crop testing (image folders; paper Section 3.4)")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="image folders: leave out images that cannot be read, listing them (default: refuse the data set)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--workers", type=int, default=4)
     p.add_argument("--device", default="auto")
@@ -56,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     model, meta = open_model(args)
     ctx = Context(device=resolve_device(args.device))
-    data = load_data(args.data)
+    data = load_data(args.data, skip_bad_images=args.skip_bad_images)
     # An ImageNet folder names its classes by WordNet id (n01440764, ...), torchvision's weights
     # by word (tench, ...): the same classes in the same (sorted-id) order.
     imagenet = meta.get("data") == IMAGENET_DATA and len(data.classes) == len(meta["classes"])

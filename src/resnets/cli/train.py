@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..data import skipping_bad_images
 from ..models import SHORTCUTS, list_models
 from ..training.recipes import RECIPES, TrainConfig, make_config
 from ..training.trainer import train
@@ -55,6 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--normalize", choices=["pixel", "channel"], help="per-pixel mean (paper) or per-channel mean/std, for array data sets")
     opt.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no data augmentation")
     opt.add_argument("--ten-crop", action="store_true", default=None, help="10-crop testing (image folders)")
+    opt.add_argument("--skip-bad-images", action="store_true", default=None,
+                     help="image folders: leave out images that cannot be read, listing them (default: refuse the data set, "
+                     "naming the first)")
 
     machine = p.add_argument_group("machine")
     machine.add_argument("--device", default=None, help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
@@ -69,16 +73,19 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 OVERRIDES = ("epochs", "iterations", "batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "schedule",
              "milestones", "validation", "train_subset", "test_subset", "normalize", "augment", "ten_crop", "device",
-             "precision", "channels_last", "compile", "sync_bn", "workers", "seed", "out", "model", "data")
+             "precision", "channels_last", "compile", "sync_bn", "workers", "seed", "out", "model", "data",
+             "skip_bad_images")
 
 
 def run(args: argparse.Namespace) -> None:
     if args.resume:
-        train(TrainConfig(), resume=args.resume)
+        with skipping_bad_images(bool(args.skip_bad_images)):
+            train(TrainConfig(), resume=args.resume)
         return
     model_overrides = {k: getattr(args, k) for k in ("zero_init_residual", "stride_in_1x1") if getattr(args, k)}
     if hasattr(args, "shortcut"):
         model_overrides["shortcut"] = args.shortcut
     options = {k: getattr(args, k) for k in OVERRIDES}
     config = make_config(args.recipe, model_overrides=model_overrides, **options)
-    train(config)
+    with skipping_bad_images(config.skip_bad_images):  # the trainer loads the data
+        train(config)

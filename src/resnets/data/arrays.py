@@ -28,6 +28,7 @@ class ArrayData:
     test_labels: torch.Tensor
     crop_padding: int = 4
     flip: bool = True
+    skipped: tuple[str, ...] = ()  # unreadable images left out (image folders read with skip_bad_images)
 
     def holdout(self, n: int, seed: int = 0) -> ArrayData:
         """A copy whose train set loses n random images (stratified by class), which become its test
@@ -63,6 +64,7 @@ class FolderData:
     classes: list[str]
     train_dir: Path
     test_dir: Path
+    skipped: tuple[str, ...] = ()  # unreadable images left out (read with skip_bad_images)
 
 
 def stratified_sample(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Optional
 
@@ -44,3 +45,24 @@ def load_arrays(path: Path) -> ArrayData:
         meta = f.metadata()
     return ArrayData(meta["name"], json.loads(meta["classes"]), **load_file(os.fspath(path)),
                      crop_padding=int(meta["crop_padding"]), flip=bool(int(meta["flip"])))
+
+
+@dataclass
+class Unreadable:
+    """The images of a folder that could not be read, and whether the others are streamed from
+    disk (else they are cached as arrays)."""
+
+    files: dict[str, str]  # path in the folder: why it cannot be read
+    streamed: bool
+
+
+def save_unreadable(unreadable: Unreadable, path: Path) -> None:
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(vars(unreadable), indent=1)))
+
+
+def load_unreadable(path: Path) -> Optional[Unreadable]:
+    """What :func:`save_unreadable` wrote, or None if nothing was (or it cannot be read)."""
+    try:
+        return Unreadable(**json.loads(path.read_text()))
+    except (OSError, ValueError, TypeError):
+        return None

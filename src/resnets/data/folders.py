@@ -8,21 +8,23 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
-from torchvision.io import ImageReadMode, decode_image
 from tqdm import tqdm
 
 from ..errors import UserError
 from .arrays import ArrayData, FolderData
-from .cache import fingerprint, load_arrays, save_arrays
+from .cache import Unreadable, fingerprint, load_arrays, load_unreadable, save_arrays, save_unreadable
+from .images import UnreadableImage, read_image
 
 MAX_BYTES = 4 << 30  # decoded size above which a folder is streamed rather than held in memory
 CHUNK = 1000  # images decoded per worker task
+SKIP_HINT = "; --skip-bad-images leaves unreadable images out"
 
 
 def find_splits(path: Path) -> Optional[tuple[Path, Path]]:
@@ -32,26 +34,49 @@ def find_splits(path: Path) -> Optional[tuple[Path, Path]]:
     return (train, test) if train.is_dir() and test is not None else None
 
 
-def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path) -> Union[ArrayData, FolderData]:
-    """The image folder's classes (its sorted subfolders) and images, decoded when they fit."""
+def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path,
+                skip_bad_images: bool = False) -> Union[ArrayData, FolderData]:
+    """The image folder's classes (its sorted subfolders) and images, decoded when they fit.
+
+    An image that cannot be read stops the data set with one line naming it; with
+    ``skip_bad_images`` every image is tried, and those that cannot be read are left out and
+    listed in the data's ``skipped``. The list is kept beside the decoded arrays, under the same
+    key (every file of the folder, the bad ones included), so that later loads leave out the same
+    files without decoding again, and refuse them unless they skip too.
+    """
     classes = _classes(train_dir)
     if _classes(test_dir) != classes:
         raise UserError(f"{test_dir} and {train_dir} hold different class folders")
     train = _images(train_dir, classes)
     test = _images(test_dir, classes)
-    cached = cache_dir / f"{name}-{fingerprint(train_dir.parent, [p for p, _ in train + test])}.safetensors"
+    key = f"{name}-{fingerprint(train_dir.parent, [p for p, _ in train + test])}"
+    cached, listed = cache_dir / f"{key}.safetensors", cache_dir / f"{key}.unreadable.json"
+    before = load_unreadable(listed)  # what an earlier look at these very files found
+    if before and before.files and not skip_bad_images:
+        raise UserError(_refusal(before.files))
+    root = train_dir.parent
+    skipped = tuple(os.path.join(root, f) for f in before.files) if before else ()
     if cached.is_file():
-        return load_arrays(cached)
-    first = _decode(train[0][0], ImageReadMode.UNCHANGED)
-    if isinstance(first, str):
-        raise UserError(first)
-    if first.numel() * (len(train) + len(test)) > MAX_BYTES:
+        return replace(load_arrays(cached), skipped=skipped)
+    if before and before.streamed:
+        return FolderData(name, classes, train_dir, test_dir, skipped)
+    first = _first_image(train, skip_bad_images)
+    streamed = first.numel() * (len(train) + len(test)) > MAX_BYTES
+    if streamed and not skip_bad_images:  # its images are read as training reaches them
         return FolderData(name, classes, train_dir, test_dir)
-    mode = ImageReadMode.GRAY if first.shape[0] == 1 else ImageReadMode.RGB
-    arrays = [_decode_all(items, mode, split) for items, split in ((train, "train"), (test, "test"))]
-    if None in arrays:  # images of several sizes
+    channels = first.shape[0]
+    splits = [_decode_all(items, channels, split, skip_bad_images, keep=not streamed)
+              for items, split in ((train, "train"), (test, "test"))]
+    if any(split is None for split in splits):  # images of several sizes, and no list to keep
         return FolderData(name, classes, train_dir, test_dir)
-    data = ArrayData(name, classes, *arrays[0], *arrays[1])
+    bad = {path: why for _, _, split_bad in splits for path, why in split_bad.items()}
+    streamed = streamed or any(images is None for images, _, _ in splits)
+    if skip_bad_images:  # the list first: arrays without it would hide the bad files from later loads
+        save_unreadable(Unreadable({os.path.relpath(p, root): why for p, why in bad.items()}, streamed), listed)
+    if streamed:
+        return FolderData(name, classes, train_dir, test_dir, tuple(bad))
+    (train_images, train_labels, _), (test_images, test_labels, _) = splits
+    data = ArrayData(name, classes, train_images, train_labels, test_images, test_labels, skipped=tuple(bad))
     save_arrays(data, cached)
     return data
 
@@ -70,47 +95,86 @@ def _images(folder: Path, classes: list[str]) -> list[tuple[str, int]]:
         raise UserError(f"{folder}: {e}") from None
 
 
-def _decode(path: str, mode: ImageReadMode) -> Union[torch.Tensor, str]:
+def _first_image(items: list[tuple[str, int]], skip_bad_images: bool) -> torch.Tensor:
+    """The first readable image, whose channels all are read with (an image folder of gray images stays gray)."""
+    for path, _ in items:
+        image = _decode(path, None)
+        if not isinstance(image, str):
+            return image
+        if not skip_bad_images:
+            raise UserError(image + SKIP_HINT)
+    raise UserError(f"no readable image in {Path(items[0][0]).parent.parent}" if items else "no training images")
+
+
+def _decode(path: str, channels: Optional[int]) -> Union[torch.Tensor, str]:
     """The image, or a one-line reason it cannot be read."""
     try:
-        with open(path, "rb") as f:
-            data = torch.frombuffer(bytearray(f.read()), dtype=torch.uint8)
-        return decode_image(data, mode=mode)
-    except (OSError, RuntimeError, ValueError) as e:
-        return f"{path}: cannot decode image ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+        return read_image(path, channels)
+    except UnreadableImage as e:
+        return str(e)
+
+
+class _Chunk(NamedTuple):
+    images: Optional[torch.Tensor]  # stacked; None if none were kept, or if their sizes differ
+    bad: dict[str, str]  # path: why it cannot be read
+    differ: bool  # the images are not all of one size
+    files: int  # how many were looked at
 
 
 class _Chunks(Dataset):
-    """Chunks of images decoded in worker processes: a stacked tensor, None if the sizes differ, or
-    the first error."""
+    """Chunks of images decoded in worker processes; ``keep=False`` only looks for bad files,
+    holding one image at a time."""
 
-    def __init__(self, paths: list[str], mode: ImageReadMode):
-        self.paths, self.mode = paths, mode
+    def __init__(self, paths: list[str], channels: int, keep: bool):
+        self.paths, self.channels, self.keep = paths, channels, keep
 
     def __len__(self) -> int:
         return (len(self.paths) + CHUNK - 1) // CHUNK
 
-    def __getitem__(self, i: int) -> Union[torch.Tensor, str, None]:
-        images = [_decode(p, self.mode) for p in self.paths[i * CHUNK:(i + 1) * CHUNK]]
-        error = next((im for im in images if isinstance(im, str)), None)
-        if error is not None:
-            return error
-        return torch.stack(images) if all(im.shape == images[0].shape for im in images) else None
+    def __getitem__(self, i: int) -> _Chunk:
+        paths = self.paths[i * CHUNK:(i + 1) * CHUNK]
+        images, shapes, bad = [], set(), {}
+        for path in paths:
+            image = _decode(path, self.channels)
+            if isinstance(image, str):
+                bad[path] = image
+                continue
+            shapes.add(image.shape)
+            if self.keep and len(shapes) == 1:
+                images.append(image)
+        differ = len(shapes) > 1
+        return _Chunk(torch.stack(images) if images and not differ else None, bad, differ, len(paths))
 
 
-def _decode_all(items: list[tuple[str, int]], mode: ImageReadMode,
-                split: str) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
-    """The images stacked and their labels, or None if their sizes differ."""
-    chunks = _Chunks([p for p, _ in items], mode)
+def _decode_all(items: list[tuple[str, int]], channels: int, split: str, skip_bad_images: bool,
+                keep: bool) -> Optional[tuple[Optional[torch.Tensor], torch.Tensor, dict[str, str]]]:
+    """The images stacked (None if ``keep`` is false or their sizes differ), the labels of those
+    read, and the files that could not be read. Without ``skip_bad_images``, the first of those is
+    refused, and images of several sizes end the decoding at once (None)."""
+    chunks = _Chunks([p for p, _ in items], channels, keep)
     workers = min(8, os.cpu_count() or 1) if len(chunks) > 1 else 0
     loader = DataLoader(chunks, batch_size=None, num_workers=workers)
-    images = []
+    images, bad, differ = [], {}, False
     with tqdm(total=len(items), desc=f"decoding {split}", unit="img", disable=not sys.stderr.isatty()) as bar:
         for chunk in loader:
-            if isinstance(chunk, str):
-                raise UserError(chunk)
-            if chunk is None or (images and chunk.shape[1:] != images[0].shape[1:]):
+            if chunk.bad and not skip_bad_images:
+                raise UserError(next(iter(chunk.bad.values())) + SKIP_HINT)
+            bad.update(chunk.bad)
+            differ = differ or chunk.differ or (chunk.images is not None and bool(images)
+                                                and chunk.images.shape[1:] != images[0].shape[1:])
+            if differ and not skip_bad_images:
                 return None
-            images.append(chunk)
-            bar.update(len(chunk))
-    return torch.cat(images), torch.tensor([label for _, label in items])
+            if differ:
+                images = []  # nothing to keep, but every file is still looked at
+            elif chunk.images is not None:
+                images.append(chunk.images)
+            bar.update(chunk.files)
+    labels = torch.tensor([label for path, label in items if path not in bad])
+    return (torch.cat(images) if images and not differ else None), labels, bad
+
+
+def _refusal(unreadable: dict[str, str]) -> str:
+    """One line for the unreadable images of a folder: the first, and how many more."""
+    n = len(unreadable) - 1
+    more = f" (and {n} more unreadable image{'s' if n > 1 else ''})" if n else ""
+    return next(iter(unreadable.values())) + more + SKIP_HINT

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 from typing import NamedTuple, Optional
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 from torchvision.datasets import ImageFolder
+from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 from torchvision.transforms import v2
 
 from .arrays import FolderData
+from .images import read_pil
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -52,7 +55,8 @@ def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: 
     ``ten_crop``, the standard 10 crops (the four corners, the center and their mirror images),
     batched as (B, 10, C, H, W). Lengths scale with ``train_size``; ``test_resize`` replaces the
     evaluation's 256 (torchvision's V2 weights are tested at 232). Each of ``world_size`` ranks
-    reads its own shard; call ``train.sampler.set_epoch(epoch)`` before each epoch.
+    reads its own shard; call ``train.sampler.set_epoch(epoch)`` before each epoch. Images are
+    read by Pillow (:func:`~resnets.data.images.read_pil`); those in ``data.skipped`` are left out.
     """
     short, long = 256 * train_size // 224, 480 * train_size // 224
     test_short = test_resize or short
@@ -63,8 +67,13 @@ def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: 
         train = v2.Compose([v2.RandomShortestSize(list(range(short, long + 1))), v2.RandomCrop(train_size),
                             v2.RandomHorizontalFlip(), *normalize[:2], Lighting(), normalize[2]])
     test = v2.Compose([v2.Resize(test_short), *normalize, v2.TenCrop(train_size), torch.stack]) if ten_crop else center
-    train_set = ImageFolder(data.train_dir, transform=train)
-    test_set = ImageFolder(data.test_dir, transform=test)
+    skipped = {os.path.normpath(p) for p in data.skipped}
+
+    def readable(path: str) -> bool:
+        return has_file_allowed_extension(path, IMG_EXTENSIONS) and os.path.normpath(path) not in skipped
+
+    train_set = ImageFolder(data.train_dir, transform=train, loader=read_pil, is_valid_file=readable)
+    test_set = ImageFolder(data.test_dir, transform=test, loader=read_pil, is_valid_file=readable)
     common = dict(batch_size=batch_size, num_workers=workers, pin_memory=torch.cuda.is_available(),
                   persistent_workers=workers > 0)
     sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextvars
+import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Union
+from typing import Iterator, Optional, Union
 
 from ..errors import UserError
+from ..files import atomic_write
 from .archives import SUFFIXES, archive_stem, extract, is_archive
 from .arrays import ArrayData, FolderData
 from .cache import cache_root
@@ -20,10 +24,35 @@ LOOKED_FOR = (
 )
 
 
-def load_data(spec: str, cache_dir: Optional[Path] = None) -> Union[ArrayData, FolderData]:
+SKIPPED_LIST = "skipped_images.txt"  # in ``log_dir``: the unreadable images left out, one path a line
+# load_data's skip_bad_images where its caller does not pass it; see skipping_bad_images().
+_SKIP_BAD_IMAGES = contextvars.ContextVar("skip_bad_images", default=False)
+
+
+@contextmanager
+def skipping_bad_images(skip: bool = True) -> Iterator[None]:
+    """Within this block, :func:`load_data` skips unreadable images unless told otherwise (for a
+    caller, such as ``resnets train``, whose data is loaded deeper down)."""
+    token = _SKIP_BAD_IMAGES.set(skip)
+    try:
+        yield
+    finally:
+        _SKIP_BAD_IMAGES.reset(token)
+
+
+def load_data(spec: str, cache_dir: Optional[Path] = None, skip_bad_images: Optional[bool] = None,
+              log_dir: Optional[str | os.PathLike] = None) -> Union[ArrayData, FolderData]:
     """The data set named by ``spec``: ``"digits"``, or a path to CIFAR batches, an image folder or
     an archive of either. Decoded images and extracted archives are kept in ``cache_dir``
-    (default: $RESNETS_CACHE, else ~/.cache/resnets)."""
+    (default: $RESNETS_CACHE, else ~/.cache/resnets).
+
+    An image of an image folder that cannot be read is refused in one line naming it; with
+    ``skip_bad_images`` (default: as :func:`skipping_bad_images` says, else False) those images are
+    left out, printed, listed in the data's ``skipped`` and, given a ``log_dir``, in its
+    ``skipped_images.txt``.
+    """
+    if skip_bad_images is None:
+        skip_bad_images = _SKIP_BAD_IMAGES.get()
     if spec == "digits":
         return load_digits()
     path = Path(spec).expanduser()
@@ -39,5 +68,21 @@ def load_data(spec: str, cache_dir: Optional[Path] = None) -> Union[ArrayData, F
             return load_cifar(*found)
         splits = find_splits(path)
         if splits:
-            return load_folder(name, *splits, cache)
+            data = load_folder(name, *splits, cache, skip_bad_images)
+            if data.skipped:
+                report_skipped(data.skipped, path, log_dir)
+            return data
     raise UserError(f"{spec}: unrecognized data set; looked for {LOOKED_FOR}")
+
+
+def report_skipped(skipped: tuple[str, ...], root: Path, log_dir: Optional[str | os.PathLike], shown: int = 10) -> None:
+    """Print the images left out (the first ``shown`` of them) and list them all in ``log_dir``."""
+    names = [os.path.relpath(p, root) for p in skipped]
+    more = f", ... ({len(names) - shown} more)" if len(names) > shown else ""
+    where = ""
+    if log_dir is not None:
+        listed = Path(log_dir) / SKIPPED_LIST
+        atomic_write(listed, lambda tmp: Path(tmp).write_text("".join(f"{p}\n" for p in skipped)))
+        where = f"; all are listed in {listed}"
+    print(f"skipped {len(names)} unreadable image{'s' if len(names) > 1 else ''}: {', '.join(names[:shown])}{more}{where}",
+          flush=True)

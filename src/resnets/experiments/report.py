@@ -58,7 +58,7 @@ def header(title: str, scale: Scale, data: str, run_dirs: Sequence[Path], comman
         f"- command: `{command}`",
         f"- data: {data_label(data)} (`{data}`)",
         f"- {scale.describe()}; recipe `cifar` (paper Section 4.2) otherwise",
-        f"- hardware: {', '.join(devices)}; {cpu}, {torch.get_num_threads()} threads, torch {torch.__version__}",
+        f"- hardware: {', '.join(devices)}; report written on {cpu} with torch {torch.__version__}",
         f"- wall time: {wall / 60:.1f} min of training over {len(runs)} finished runs (evaluation excluded)"
         + (f"; {len(run_dirs) - len(runs)} runs unfinished" if len(runs) < len(run_dirs) else ""),
         "",

@@ -4,10 +4,12 @@ pickle, and a ``.pth`` file is read with ``torch.load(weights_only=True)``."""
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import re
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Mapping, Optional, Sequence
 
 import torch
 from safetensors import safe_open
@@ -16,6 +18,8 @@ from torch import nn
 
 from ..errors import UserError, one_line
 from ..files import atomic_write
+from .blocks import SHORTCUTS
+from .resnet import BLOCKS, ResNet
 
 #: The safetensors metadata key under which a file describes itself (model, classes, normalization...).
 META_KEY = "resnets"
@@ -89,6 +93,83 @@ def load_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: ob
         raise UserError(f"{source} does not fit this {type(model).__name__}: {'; '.join(problems)}")
     model.load_state_dict(state)
     return model
+
+
+def architecture(shapes: Mapping[str, Sequence[int]]) -> dict[str, Any]:
+    """The shape of the :class:`ResNet` whose state_dict has these tensor shapes (by key), read
+    from the names and shapes alone: its ``block``, ``layers``, ``planes``, ``bottleneck_widths``,
+    ``num_classes``, ``in_channels`` and ``stem``, and ``projections``: the (stage, block) pairs
+    whose shortcut is a projection. Keys ``layerS.B.*`` give the blocks of each stage
+    (``layer3.8.conv2.weight``: stage 3 has at least 9); a ``conv3`` makes them bottlenecks; each
+    stage's first block gives its widths; the stem's ``conv1.weight`` (out, in, k, k) the input
+    channels and, by k, the stem (7: ImageNet, 3: CIFAR); ``fc.weight`` the classes (none: headless).
+    Raises :class:`UserError` for tensors that are not a ResNet's.
+    """
+    blocks: dict[int, set[int]] = {}  # stage: the indices of its blocks
+    for key in shapes:
+        m = re.match(r"layer(\d+)\.(\d+)\.", key)
+        if m:
+            blocks.setdefault(int(m[1]), set()).add(int(m[2]))
+    stages = range(1, len(blocks) + 1)
+    if "conv1.weight" not in shapes or not blocks or sorted(blocks) != list(stages):
+        raise UserError("the tensors are not a ResNet's (no conv1.weight, or no stages layer1, layer2, ...)")
+    missing = next((f"layer{s}.{max(b)}" for s, b in blocks.items() if len(b) != max(b) + 1), None)
+    if missing:  # so that the blocks counted are blocks held, not a name's claim
+        raise UserError(f"the tensors are not a ResNet's: {missing} without all the blocks before it")
+    bottleneck = "layer1.0.conv3.weight" in shapes
+    last, expansion = ("conv3", 4) if bottleneck else ("conv2", 1)
+    try:
+        planes = [shapes[f"layer{s}.0.{last}.weight"][0] // expansion for s in stages]
+        widths = [shapes[f"layer{s}.0.conv1.weight"][0] for s in stages]
+    except KeyError as e:
+        raise UserError(f"the tensors are not a ResNet's: no {e.args[0]}") from None
+    stem = shapes["conv1.weight"]
+    projections = (re.match(r"layer(\d+)\.(\d+)\.downsample\.0\.weight$", k) for k in shapes)
+    return dict(
+        block="bottleneck" if bottleneck else "basic", layers=[len(blocks[s]) for s in stages], planes=planes,
+        bottleneck_widths=widths if bottleneck else None,
+        num_classes=shapes["fc.weight"][0] if "fc.weight" in shapes else 0,
+        in_channels=stem[1], stem={7: "imagenet", 3: "cifar"}.get(stem[-1], f"{stem[-1]}x{stem[-1]}"),
+        projections={(int(m[1]), int(m[2])) for m in projections if m},
+    )
+
+
+def check_architecture(config: Mapping[str, Any], shapes: Mapping[str, Sequence[int]], source: object) -> None:
+    """Refuse in one line a :class:`ResNet` config (its keyword arguments, as a checkpoint's metadata
+    holds them) that the tensors of ``source`` (their shapes, by key) do not describe: an unknown
+    key, or a shape that differs from their :func:`architecture`. Called before the network is
+    built, so that a config far larger than the file costs nothing. What the shapes cannot show
+    (option A against a plain net, ``stride_in_1x1``, ``zero_init_residual``) is left to the strict load.
+    """
+    parameters = inspect.signature(ResNet).parameters
+    unknown = sorted(set(config) - set(parameters))
+    if unknown:
+        raise UserError(f"{source}: unknown key {', '.join(map(repr, unknown))} in the model config; "
+                        f"valid: {', '.join(parameters)}")
+    asked = {name: p.default for name, p in parameters.items() if p.default is not p.empty} | dict(config)
+    asked = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in asked.items()}
+    asked["block"] = next((name for name, cls in BLOCKS.items() if asked.get("block") in (name, cls)), asked.get("block"))
+    try:
+        found = architecture(shapes)
+    except UserError as e:
+        raise UserError(f"{source}: {e}") from None
+    projections = found.pop("projections")
+    if found["block"] == "bottleneck":
+        asked["bottleneck_widths"] = asked["bottleneck_widths"] or asked["planes"]
+    else:
+        found.pop("bottleneck_widths")
+    differ = [k for k in found if asked.get(k) != found[k]]
+    shortcut = asked["shortcut"]
+    if shortcut not in SHORTCUTS:
+        differ.append("shortcut")
+    elif shortcut == "C" and len(projections) != sum(found["layers"]):
+        differ.append("shortcut")  # C projects every block's shortcut
+    elif projections and (shortcut in ("A", None) or any(b > 0 for _, b in projections)):
+        differ.append("shortcut")  # A and plain nets have no projections, B only on a stage's first block
+    if differ:
+        found["shortcut"] = "C" if len(projections) == sum(found["layers"]) else "B" if projections else "A or None"
+        raise UserError(f"{source}: the weights do not fit the network asked for: "
+                        + "; ".join(f"{k}={asked.get(k)!r} asked, {found[k]!r} in the weights" for k in differ))
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike, strict: bool = True) -> nn.Module:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from .resnet import ResNet
-from .weights import load_state_dict
+from .weights import check_architecture, load_state_dict
 
 # name -> (architecture, defaults). One builder, ResNet, stands behind every name.
 _IMAGENET = dict(planes=(64, 128, 256, 512), stem="imagenet", num_classes=1000, shortcut="B")
@@ -70,6 +70,7 @@ def create_model(name: str, weights: Any = None, progress: bool = True, **overri
     config = model_config(name, **{**trained.overrides, **overrides})
     trained.check(config)
     state = trained.state_dict(progress)  # before the model: a download that fails costs no init
+    check_architecture(config, {k: v.shape for k, v in state.items()}, trained)  # and one that does not fit
     return load_state_dict(ResNet(**config), state, trained)
 
 

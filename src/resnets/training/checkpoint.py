@@ -11,10 +11,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..errors import UserError
+from ..errors import UserError, one_line
 from ..files import atomic_write
 from ..models import ResNet, create_model, get_weights, save_weights
-from ..models.weights import META_KEY, load_state_dict, read_weights
+from ..models.weights import META_KEY, check_architecture, load_state_dict, read_weights
 
 WEIGHTS = "model.safetensors"  # the final weights, in the run directory
 LAST_WEIGHTS = "checkpoints/last.safetensors"
@@ -53,12 +53,23 @@ def checkpoint_file(path: str | os.PathLike) -> Path:
 
 
 def load_model(path: str | os.PathLike) -> tuple[ResNet, dict[str, Any]]:
-    """Rebuild a model from a checkpoint alone; returns it (in eval mode) with its metadata."""
+    """Rebuild a model from a checkpoint alone; returns it (in eval mode) with its metadata.
+
+    The network its metadata describes is checked against the weights before it is built
+    (:func:`~resnets.models.weights.check_architecture`), and the metadata against the network
+    after: a checkpoint that contradicts itself is refused in one line, whatever it asks for."""
     file = checkpoint_file(path)
     state, meta = read_weights(file, kind="checkpoint")
-    if "model_config" not in meta:
+    config = meta.get("model_config")
+    if not isinstance(config, dict):
         raise UserError(f"{file} is not a resnets checkpoint (no model description in its metadata)")
-    model = load_state_dict(ResNet(**meta["model_config"]), state, file)
+    check_architecture(config, {k: v.shape for k, v in state.items()}, file)
+    try:
+        model = ResNet(**config)
+    except (TypeError, ValueError) as e:
+        raise UserError(f"{file}: its model config cannot be built: {one_line(e)}") from None
+    model = load_state_dict(model, state, file)
+    check_description(model, meta, file)
     return model.eval(), meta
 
 
@@ -68,4 +79,26 @@ def load_pretrained(model: str, weights: Any) -> tuple[ResNet, dict[str, Any]]:
     trained = get_weights(model, weights)
     if "classes" not in trained.meta:
         raise UserError(f"{trained} do not name their classes or normalization: use named weights or a resnets checkpoint")
-    return create_model(model, weights=trained).eval(), trained.meta
+    net = create_model(model, weights=trained)
+    check_description(net, trained.meta, trained)
+    return net.eval(), trained.meta
+
+
+def check_description(model: ResNet, meta: dict[str, Any], source: object) -> None:
+    """Refuse metadata that evaluation and prediction cannot use with ``model``: a class name per
+    output, a mean and a std per input channel, an input size of two positive integers."""
+    channels = model.conv1.in_channels
+    try:
+        classes, size = meta["classes"], meta["input_size"]
+        stats = {k: torch.as_tensor(meta[k], dtype=torch.float32) for k in ("mean", "std")}
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise UserError(f"{source}: its metadata lacks or garbles {one_line(e)} "
+                        "(a checkpoint's describes classes, mean, std and input_size)") from None
+    problems = [f"a {k} of shape {tuple(t.shape)} for {channels} input channels"
+                for k, t in stats.items() if t.dim() != 3 or len(t) != channels]
+    if model.num_classes and (not isinstance(classes, list) or len(classes) != model.num_classes):
+        problems.append(f"{len(classes) if isinstance(classes, list) else repr(classes)} class names for {model.num_classes} outputs")
+    if not (isinstance(size, list) and len(size) == 2 and all(isinstance(n, int) and n > 0 for n in size)):
+        problems.append(f"an input size of {size!r}")
+    if problems:
+        raise UserError(f"{source}: its metadata does not fit its network: {'; '.join(problems)}")

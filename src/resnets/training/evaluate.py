@@ -9,8 +9,8 @@ from typing import Any, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
-from torchvision.io import ImageReadMode, decode_image
 
+from ..data.images import read_image
 from ..errors import UserError
 from ..models import Preprocess
 from .distributed import Context, all_reduce_sum
@@ -55,18 +55,14 @@ def evaluate(model: nn.Module, batches: Iterable, ctx: Context = Context(), prec
 
 
 def preprocess(paths: Sequence[str | Path], meta: dict[str, Any]) -> torch.Tensor:
-    """Image files as a normalized batch the way the checkpoint's model was trained on them."""
-    mode = ImageReadMode.GRAY if meta["model_config"].get("in_channels", 3) == 1 else ImageReadMode.RGB
+    """Image files as a normalized batch the way the checkpoint's model was trained on them: any
+    image converted to the model's channels (1: gray, 3: RGB), resized and cropped as in training.
+    Only one image is held decoded at a time."""
+    channels = meta["model_config"].get("in_channels", 3)
+    if channels not in (1, 3):
+        raise UserError(f"this model takes {channels}-channel input; image files give 1 (gray) or 3 (RGB)")
     transform = Preprocess.from_meta(meta)
-    images = []
-    for path in paths:
-        try:
-            data = torch.frombuffer(bytearray(Path(path).read_bytes()), dtype=torch.uint8)
-            image = decode_image(data, mode=mode)
-        except RuntimeError as e:
-            raise UserError(f"cannot decode image {path}: {e}") from None
-        images.append(transform(image))
-    return torch.stack(images)
+    return torch.stack([transform(read_image(path, channels)) for path in paths])
 
 
 @torch.no_grad()

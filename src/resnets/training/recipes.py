@@ -44,6 +44,7 @@ class TrainConfig:
     normalize: Literal["pixel", "channel"] = "pixel"  # per-pixel mean (the paper) or channel mean/std
     augment: bool = True  # pad-and-crop and flips for array data; scale and color for image folders
     ten_crop: bool = False  # 10-crop testing for image folders (Section 3.4)
+    skip_bad_images: bool = False  # leave out (and list) an image folder's unreadable images, else refuse them
     # Machine.
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"  # "auto": bf16 on CUDA, else fp32

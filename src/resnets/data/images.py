@@ -1,0 +1,118 @@
+"""Reading one image file, for image folders and ``resnets predict``: torchvision's decoders for
+JPEG, PNG and WebP, Pillow for every other format it knows (GIF, BMP, TIFF, PPM) and wherever
+torchvision's refuse a file. A file either becomes a uint8 (C, H, W) tensor of 1 or 3 channels, or
+an :class:`UnreadableImage` error of one line that names it.
+
+Memory is bounded by the image itself: the header is read first, and an image of more pixels than
+Pillow's own decompression-bomb limit, ``2 * PIL.Image.MAX_IMAGE_PIXELS`` (about 179 million
+pixels: a 10000x10000 photograph, 300 MB as RGB, is read; a 20000x20000 one is refused), is
+refused before anything is decoded; setting ``PIL.Image.MAX_IMAGE_PIXELS`` moves the limit. Of an
+animated file (GIF, APNG, WebP) only the first frame is decoded.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Optional
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torchvision.io import ImageReadMode, decode_image
+from torchvision.transforms.v2.functional import pil_to_tensor, to_dtype
+
+from ..errors import UserError, one_line
+
+#: Formats Pillow may open: the still-image formats of image folders. None of their decoders runs
+#: an external program (Pillow's EPS plugin would run Ghostscript on a stranger's file).
+FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM")
+TORCHVISION = ("JPEG", "MPO", "PNG", "WEBP")  # torchvision decodes these first (MPO: a JPEG of several pictures)
+GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # Pillow's one-channel modes
+
+
+class UnreadableImage(UserError):
+    """An image file that cannot be read, in one line naming it.
+
+    Raised in a DataLoader worker, torch re-raises it in the main process with the worker's
+    traceback as its message; the constructor keeps that traceback's last line, the original message.
+    """
+
+    def __init__(self, message: str) -> None:
+        last = message.rstrip().splitlines()[-1] if message.strip() else message
+        super().__init__(last.split(f"{type(self).__name__}: ", 1)[-1])
+
+
+def read_image(path: str | os.PathLike, channels: Optional[int] = None) -> torch.Tensor:
+    """The image in ``path`` as a uint8 tensor (C, H, W).
+
+    ``channels``: 1 or 3 converts whatever the file holds (palette, gray, gray + alpha, RGBA,
+    16 bits per channel) to gray or RGB, as Pillow's ``convert("L")`` / ``convert("RGB")`` do
+    (alpha is dropped, 16-bit values scaled to 8 bits); ``None`` keeps the file's own: 1 channel
+    for gray images, else 3. Raises :class:`UnreadableImage` for anything else.
+    """
+    if channels not in (None, 1, 3):
+        raise UserError(f"images are read with 1 or 3 channels, not {channels}")
+    with _opened(path) as im:
+        if channels is None:
+            channels = 1 if im.mode in GRAY_MODES else 3
+        if im.format in TORCHVISION:
+            image = _torchvision(Path(path), channels)
+            if image is not None:
+                return image
+        return pil_to_tensor(_converted(im, channels))
+
+
+def read_pil(path: str | os.PathLike) -> Image.Image:
+    """The image in ``path`` as an RGB PIL image, for torchvision's ``ImageFolder`` (its
+    ``loader``): Pillow's decoding, as torchvision's default loader, within the same limits and
+    with the same one-line errors as :func:`read_image`."""
+    with _opened(path) as im:
+        return _converted(im, 3)
+
+
+@contextmanager
+def _opened(path: str | os.PathLike) -> Iterator[Image.Image]:
+    """The file opened by Pillow (its header read, the pixel limit checked); any error, here or
+    while decoding it, becomes one :class:`UnreadableImage` line."""
+    try:
+        with warnings.catch_warnings():  # palette transparency, DecompressionBombWarning below our limit
+            warnings.simplefilter("ignore")
+            with Image.open(path, formats=FORMATS) as im:
+                yield im
+    except Image.DecompressionBombError as e:
+        raise UnreadableImage(f"{path}: refused: {e} (the limit is 2 x PIL.Image.MAX_IMAGE_PIXELS; "
+                              "raise PIL.Image.MAX_IMAGE_PIXELS to read it)") from None
+    except Exception as e:  # a stranger's file: whatever its decoder raises, say it in one line
+        raise UnreadableImage(f"{path}: cannot decode image ({_reason(e)})") from None
+
+
+def _torchvision(path: Path, channels: int) -> Optional[torch.Tensor]:
+    """torchvision's decoding, or None where it refuses the file (Pillow then tries)."""
+    data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
+    try:
+        image = decode_image(data, mode=ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB)
+    except RuntimeError:
+        return None
+    if image.dtype != torch.uint8:  # 16-bit PNG
+        image = to_dtype(image, torch.uint8, scale=True)
+    return image if image.shape[0] == channels else None
+
+
+def _converted(im: Image.Image, channels: int) -> Image.Image:
+    """The first frame, as gray ("L") or RGB."""
+    im.seek(0)
+    if channels == 3 and im.mode in GRAY_MODES:
+        im = im.convert("L")  # 16-bit and float gray: to 8 bits first
+    return im.convert("L" if channels == 1 else "RGB")
+
+
+def _reason(error: BaseException) -> str:
+    """Why a file was refused, in a few words: no path of the decoder's C++ source."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not a JPEG, PNG, GIF, BMP, TIFF, WebP or PPM image"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return re.sub(r"^\w+, \S+:\d+, ", "", one_line(error))  # torchvision: "decode_jpeg, /…/x.cpp:171, message"
