@@ -14,10 +14,11 @@ from .models import (  # noqa: E402
     list_models,
     list_weights,
     load_weights,
+    optimize_for_inference,
     save_weights,
 )
 
 globals().update(MODELS)  # resnets.resnet18(), resnets.plain56(), ...: one per registered name
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNet", "Weights", "create_model", "get_weights", "list_models", "list_weights",
-           "load_weights", "save_weights", *MODELS]
+           "load_weights", "optimize_for_inference", "save_weights", *MODELS]

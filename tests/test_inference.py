@@ -1,0 +1,66 @@
+"""optimize_for_inference: batch norms folded into their convolutions give the unfused model's
+outputs (eval mode, fp32) within 1e-4 relative, for every block and shortcut kind."""
+
+import pytest
+import torch
+import torchvision
+
+import resnets
+from resnets.models.inference import fold_batch_norms, optimize_for_inference
+
+
+def trained_statistics(model: torch.nn.Module) -> torch.nn.Module:
+    """Batch norms with non-trivial running statistics and affine parameters, as after training."""
+    g = torch.Generator().manual_seed(0)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name,size", [("resnet20", 32), ("plain20", 32), ("resnet18", 64), ("resnet50", 64)])
+def test_folding_keeps_the_outputs(name, size):
+    model = trained_statistics(resnets.create_model(name))
+    x = torch.randn(3, 3, size, size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model(x)
+    fast = optimize_for_inference(model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    got = fast(x)
+    assert got.dtype == torch.float32 and got.shape == expected.shape
+    assert ((got - expected).norm() / expected.norm()).item() < 1e-4
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
+
+
+@pytest.mark.parametrize("shortcut", ["B", "C"])
+def test_projection_shortcuts_fold_too(shortcut):
+    model = trained_statistics(resnets.create_model("resnet20", shortcut=shortcut))
+    folded = fold_batch_norms(resnets.create_model("resnet20", shortcut=shortcut).eval())
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.allclose(optimize_for_inference(model)(x), model(x), rtol=1e-4, atol=1e-5)
+
+
+def test_folds_torchvisions_own_resnet():
+    model = trained_statistics(torchvision.models.resnet34())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+    assert ((optimize_for_inference(model)(x) - expected).norm() / expected.norm()).item() < 1e-4
+
+
+def test_bf16_is_close_and_fp16_needs_a_gpu():
+    model = trained_statistics(resnets.create_model("resnet20"))
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+    got = optimize_for_inference(model, dtype="bf16")(x)
+    assert got.dtype == torch.float32 and ((got - expected).norm() / expected.norm()).item() < 5e-2
+    with pytest.raises(ValueError, match="needs a GPU"):
+        optimize_for_inference(model, dtype="fp16")
+    with pytest.raises(ValueError, match="eval mode"):
+        fold_batch_norms(resnets.create_model("resnet20"))
