@@ -269,6 +269,7 @@ def test_skip_bad_images_trains_on_the_rest_and_lists_what_it_skipped(one_bad, t
     assert main(argv) == 0, capsys.readouterr().err
     assert "skipped 1 unreadable image: train/bee/3.jpg" in capsys.readouterr().out
     assert json.loads((run / "config.json").read_text())["skip_bad_images"] is True
+    assert (run / "skipped_images.txt").read_text() == f"{one_bad}/train/bee/3.jpg\n"
     assert json.loads((run / "results.json").read_text())["iterations"] == 1  # 11 images in batches of 8
     refused(capsys, ["eval", "--checkpoint", str(run), "--data", str(one_bad)], "train/bee/3.jpg: cannot decode image")
     assert main(["eval", "--checkpoint", str(run), "--data", str(one_bad), "--skip-bad-images", "--json"]) == 0
@@ -309,3 +310,16 @@ def test_streamed_folders_leave_skipped_images_out_and_name_bad_ones_in_one_line
         list(folder_loaders(unchecked, batch_size=4, workers=1, train_size=8).train)
     assert str(error.value).startswith(f"{one_bad}/train/bee/3.jpg: cannot decode image (")
     assert "\n" not in str(error.value) and "Traceback" not in str(error.value)
+
+
+def test_folders_too_large_to_hold_are_scanned_once_and_only_when_skipping(one_bad, monkeypatch):
+    monkeypatch.setattr(folders, "MAX_BYTES", 1000)  # as if the folder held ImageNet
+    bad = f"{one_bad}/train/bee/3.jpg"
+    data = load_data(str(one_bad))  # streamed at once: its files are read as training reaches them
+    assert isinstance(data, FolderData) and data.skipped == ()
+    data = load_data(str(one_bad), skip_bad_images=True)  # every file looked at, none kept
+    assert isinstance(data, FolderData) and data.skipped == (bad,)
+    monkeypatch.setattr(folders, "_decode", lambda *a: pytest.fail("scanned again"))
+    assert load_data(str(one_bad), skip_bad_images=True).skipped == (bad,)
+    with pytest.raises(UserError, match="train/bee/3.jpg: cannot decode image"):
+        load_data(str(one_bad))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..data import skipping_bad_images
 from ..models import SHORTCUTS, list_models
 from ..training.recipes import RECIPES, TrainConfig, make_config
 from ..training.trainer import train
@@ -79,13 +78,11 @@ OVERRIDES = ("epochs", "iterations", "batch_size", "lr", "momentum", "weight_dec
 
 def run(args: argparse.Namespace) -> None:
     if args.resume:
-        with skipping_bad_images(bool(args.skip_bad_images)):
-            train(TrainConfig(), resume=args.resume)
+        train(TrainConfig(), resume=args.resume)
         return
     model_overrides = {k: getattr(args, k) for k in ("zero_init_residual", "stride_in_1x1") if getattr(args, k)}
     if hasattr(args, "shortcut"):
         model_overrides["shortcut"] = args.shortcut
     options = {k: getattr(args, k) for k in OVERRIDES}
     config = make_config(args.recipe, model_overrides=model_overrides, **options)
-    with skipping_bad_images(config.skip_bad_images):  # the trainer loads the data
-        train(config)
+    train(config)

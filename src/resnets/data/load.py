@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import contextvars
 import os
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Optional, Union
 
 from ..errors import UserError
 from ..files import atomic_write
@@ -25,34 +23,18 @@ LOOKED_FOR = (
 
 
 SKIPPED_LIST = "skipped_images.txt"  # in ``log_dir``: the unreadable images left out, one path a line
-# load_data's skip_bad_images where its caller does not pass it; see skipping_bad_images().
-_SKIP_BAD_IMAGES = contextvars.ContextVar("skip_bad_images", default=False)
 
 
-@contextmanager
-def skipping_bad_images(skip: bool = True) -> Iterator[None]:
-    """Within this block, :func:`load_data` skips unreadable images unless told otherwise (for a
-    caller, such as ``resnets train``, whose data is loaded deeper down)."""
-    token = _SKIP_BAD_IMAGES.set(skip)
-    try:
-        yield
-    finally:
-        _SKIP_BAD_IMAGES.reset(token)
-
-
-def load_data(spec: str, cache_dir: Optional[Path] = None, skip_bad_images: Optional[bool] = None,
+def load_data(spec: str, cache_dir: Optional[Path] = None, skip_bad_images: bool = False,
               log_dir: Optional[str | os.PathLike] = None) -> Union[ArrayData, FolderData]:
     """The data set named by ``spec``: ``"digits"``, or a path to CIFAR batches, an image folder or
     an archive of either. Decoded images and extracted archives are kept in ``cache_dir``
     (default: $RESNETS_CACHE, else ~/.cache/resnets).
 
     An image of an image folder that cannot be read is refused in one line naming it; with
-    ``skip_bad_images`` (default: as :func:`skipping_bad_images` says, else False) those images are
-    left out, printed, listed in the data's ``skipped`` and, given a ``log_dir``, in its
+    ``skip_bad_images`` those images are left out, printed, listed in the data's ``skipped`` and, given a ``log_dir``, in its
     ``skipped_images.txt``.
     """
-    if skip_bad_images is None:
-        skip_bad_images = _SKIP_BAD_IMAGES.get()
     if spec == "digits":
         return load_digits()
     path = Path(spec).expanduser()

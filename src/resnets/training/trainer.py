@@ -72,7 +72,7 @@ def default_out(config: TrainConfig) -> Path:
 def build_pipeline(config: TrainConfig, ctx: Context) -> Pipeline:
     """Load the data and wrap it in loaders: whole-batch augmentation on the device for array
     data sets, DataLoader workers for large image folders."""
-    data = load_data(config.data)
+    data = load_data(config.data, skip_bad_images=config.skip_bad_images, log_dir=config.out if ctx.is_main else None)
     per_rank = config.batch_size // ctx.world_size
     if per_rank < 1:
         raise UserError(f"--batch-size {config.batch_size} is smaller than the {ctx.world_size} processes")
