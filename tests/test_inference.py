@@ -1,6 +1,8 @@
 """optimize_for_inference: batch norms folded into their convolutions give the unfused model's
 outputs (eval mode, fp32) within 1e-4 relative, for every block and shortcut kind."""
 
+import json
+
 import pytest
 import torch
 import torchvision
@@ -64,3 +66,16 @@ def test_bf16_is_close_and_fp16_needs_a_gpu():
         optimize_for_inference(model, dtype="fp16")
     with pytest.raises(ValueError, match="eval mode"):
         fold_batch_norms(resnets.create_model("resnet20"))
+
+
+def test_eval_and_predict_fold_by_default(tmp_path, capsys):
+    from resnets.cli import main
+
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(run)]) == 0
+    results = []
+    for extra in ([], ["--no-optimize"]):
+        assert main(["eval", "--checkpoint", str(run), "--data", "digits", "--json", *extra]) == 0
+        results.append(json.loads(capsys.readouterr().out.splitlines()[-1]))
+    assert results[0]["top1_error"] == results[1]["top1_error"]
+    assert abs(results[0]["loss"] - results[1]["loss"]) < 1e-4 * results[1]["loss"]

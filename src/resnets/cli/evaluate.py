@@ -8,10 +8,11 @@ import json
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..data import ArrayData, DeviceLoader, folder_loaders, load_data
 from ..errors import UserError
-from ..models import ResNet
+from ..models import ResNet, optimize_for_inference
 from ..models.pretrained import IMAGENET_DATA
 from ..training import evaluate, load_model, load_pretrained
 from ..training.distributed import Context, resolve_device
@@ -24,10 +25,18 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--model", metavar="NAME", help="a named model (resnets.list_models()), with --weights")
     g.add_argument("--weights", metavar="W", help="with --model: cifar10 (our CIFAR-10 nets), torchvision's "
                    "IMAGENET1K_V1, IMAGENET1K_V2 or DEFAULT (resnet18-152), or a .safetensors or .pth file")
+    g.add_argument("--no-optimize", action="store_true",
+                   help="run the model as trained, without folding its batch norms into its convolutions")
 
 
-def open_model(args: argparse.Namespace) -> tuple[ResNet, dict[str, Any]]:
-    """The model and its metadata (classes, normalization) that ``add_model_arguments`` asked for."""
+def open_model(args: argparse.Namespace) -> tuple[nn.Module, dict[str, Any]]:
+    """The model that ``add_model_arguments`` asked for, made ready for inference (batch norms
+    folded, channels_last) unless ``--no-optimize``, and its metadata (classes, normalization)."""
+    model, meta = open_trained(args)
+    return (model if args.no_optimize else optimize_for_inference(model)), meta
+
+
+def open_trained(args: argparse.Namespace) -> tuple[ResNet, dict[str, Any]]:
     if args.checkpoint and (args.model or args.weights):
         raise UserError("give --checkpoint, or --model and --weights, not both")
     if args.checkpoint:
