@@ -84,3 +84,86 @@ def test_bad_input_leaves_no_run_directory(tmp_path, capsys):
     assert main(["train", "--model", "resnet19", "--out", str(tmp_path / "run")]) == 2
     assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "run")]) == 2
     assert "no data set" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+# A driver that trains resnet20 on the digits in a fresh process, optionally killing itself
+# (SIGKILL: no cleanup, no exception) at a chosen moment: while the data loads, while a checkpoint
+# file is half written, between the end-of-epoch writes of the weights and the state, or after a
+# given number of training steps.
+DRIVER = r"""
+import os, signal, sys
+import resnets.files, resnets.training.checkpoint as checkpoint, resnets.training.trainer as trainer
+from resnets.cli import main
+
+moment, epoch = sys.argv[1], int(sys.argv[2])
+die = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+if moment == "loading":
+    trainer.load_data = die
+if moment == "step":
+    import torch
+    real_step, steps = torch.optim.SGD.step, []
+    def step(self, *args, **kwargs):
+        steps.append(1)
+        if len(steps) > epoch:
+            die()
+        return real_step(self, *args, **kwargs)
+    torch.optim.SGD.step = step
+real_save_state, real_replace = checkpoint.save_state, os.replace
+def save_state(path, state):
+    if state["epoch"] == epoch and moment == "between-writes":
+        die()  # the epoch's weights are written, its state is not
+    if state["epoch"] == epoch and moment == "writing":
+        os.replace = lambda tmp, target: (open(tmp, "r+b").truncate(100), die())  # half a file, never renamed
+    real_save_state(path, state)
+    os.replace = real_replace
+checkpoint.save_state = save_state
+sys.exit(main(sys.argv[3:]))
+"""
+
+
+def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_weights(tmp_path):
+    import os
+    import random
+    import signal
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    train_args = ["train", "--recipe", "cifar", "--epochs", "5", "--batch-size", "128"]
+
+    def start(moment, epoch, run, resume):
+        args = ["train", "--resume", str(run)] if resume else [*train_args, "--out", str(run)]
+        return subprocess.Popen([sys.executable, "-c", DRIVER, moment, str(epoch), *args], env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+    reference = start("never", 0, tmp_path / "whole", resume=False)
+    assert reference.wait(timeout=300) == 0, reference.stderr.read()
+
+    # The digits' 1,437 training images make 11 steps an epoch; the state of epoch e says epoch=e+1.
+    run, rng = tmp_path / "killed", random.Random(0)
+    kills = [("loading", 0, None), ("writing", 2, 1), ("between-writes", 3, 2), ("step", rng.randint(1, 20), 2)]
+    for i, (moment, at, kept) in enumerate(kills):
+        p = start(moment, at, run, resume=i > 0)
+        assert p.wait(timeout=300) == -signal.SIGKILL, (moment, p.stderr.read())
+        assert (run / "config.json").is_file()
+        if kept:  # the last finished epoch's checkpoint, whole, whatever the moment of the kill
+            assert torch.load(run / "checkpoints" / "last_state.pt", weights_only=True)["epoch"] >= kept
+    finish = start("never", 0, run, resume=True)
+    assert finish.wait(timeout=300) == 0, finish.stderr.read()
+    a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(run / "model.safetensors")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [0, 1, 2, 3, 4]
+
+
+def test_an_unanticipated_error_is_one_line_with_exit_code_1(tmp_path, monkeypatch, capsys):
+    def broken(self, *args):
+        raise RuntimeError("CUDA error: an illegal memory access\nwas encountered")
+
+    monkeypatch.setattr(Trainer, "train_epoch", broken)
+    assert main(["train", "--epochs", "1", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err == ("resnets train: RuntimeError: CUDA error: an illegal memory access was encountered "
+                   "(rerun with --debug for the traceback)\n")
+    with pytest.raises(RuntimeError):
+        main(["--debug", "train", "--resume", str(tmp_path)])

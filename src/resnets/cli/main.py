@@ -48,3 +48,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         message = str(e) or type(e).__name__
         print(f"resnets {args.command}: error: {message}", file=sys.stderr)
         return 2
+    except Exception as e:  # a failure nobody anticipated: still one line, and how to see more
+        if args.debug:
+            raise
+        message = " ".join(str(e).split()) or "(no message)"
+        print(f"resnets {args.command}: {type(e).__name__}: {message} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1

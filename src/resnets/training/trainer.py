@@ -217,13 +217,14 @@ class Trainer:
         return self.step >= self.total_steps
 
     def state_dict(self) -> dict[str, Any]:
-        """What a checkpoint keeps besides the weights."""
-        return {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
+        """Everything a resumed run needs, the weights included: one file, written atomically, so
+        that a kill between two writes can never pair one epoch's weights with another's state."""
+        return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(), "epoch": self.epoch, "step": self.step, "elapsed": self.elapsed,
                 "warming_up": self.warming_up, "rng": rng_state()}
 
-    def load_state_dict(self, weights: dict[str, torch.Tensor], state: dict[str, Any]) -> None:
-        self.net.load_state_dict(weights)
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -356,7 +357,9 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
              callbacks: Sequence[Callable[[dict[str, Any]], None]], progress: Optional[bool]) -> Run:
     trainer = Trainer(config, ctx)
     if state is not None:
-        trainer.load_state_dict(load_file(run_dir / checkpoint.LAST_WEIGHTS), state)
+        if "model" not in state:  # written before the state held the weights
+            state["model"] = load_file(run_dir / checkpoint.LAST_WEIGHTS)
+        trainer.load_state_dict(state)
     log = None
     if ctx.is_main:
         log = MetricsLog(run_dir, resume_epoch=trainer.epoch)
