@@ -149,3 +149,20 @@ def test_priority_order_of_all():
     keys = [s.key for s in runs_of(list(EXPERIMENTS), SCALES["full"])]
     assert keys[:7] == ["resnet20", "resnet56", "resnet32", "resnet44", "resnet110", "plain20", "plain56"]
     assert len(keys) == len(set(keys)) == 12 and keys[-1] == "resnet1202"
+
+
+def test_report_only_shows_what_is_finished(tmp_path, capsys):
+    (run,) = run_models([spec("resnet20")], SCALES["smoke"], "digits", tmp_path).values()
+    partial = tmp_path / "runs" / "resnet32"
+    partial.mkdir()
+    (partial / "metrics.jsonl").write_text(json.dumps({"step": 8, "test_error": 0.5, "train_error": 0.6}) + "\n")
+    assert main(["reproduce", "all", "--scale", "smoke", "--report-only", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "responses: no report until" in printed and "shortcuts: no report until" in printed
+    table = rows((tmp_path / "cifar-table.md").read_text())
+    assert table["resnet20"][3] == f"{100 * json.loads((run / 'results.json').read_text())['test_error']:.2f}"
+    assert table["resnet32"][3] == "unfinished: 8 of 24 iterations, 50.00 so far"
+    assert table["resnet44"][3] == "not run"
+    degradation = (tmp_path / "degradation.md").read_text()
+    assert "waits for plain-20" in degradation and "1 finished runs" in degradation
+    assert not (tmp_path / "runs" / "resnet44").exists()  # nothing was trained
