@@ -18,15 +18,16 @@ from ..training import evaluate, load_model, load_pretrained
 from ..training.distributed import Context, resolve_device
 
 
-def add_model_arguments(p: argparse.ArgumentParser) -> None:
+def add_model_arguments(p: argparse.ArgumentParser, optimize: bool = True) -> None:
     """What to classify with: ``--checkpoint``, or ``--model`` with ``--weights`` (eval and predict)."""
     g = p.add_argument_group("the model: a checkpoint, or a named model and its trained weights")
     g.add_argument("--checkpoint", metavar="C", help="run directory or checkpoint file")
     g.add_argument("--model", metavar="NAME", help="a named model (resnets.list_models()), with --weights")
     g.add_argument("--weights", metavar="W", help="with --model: cifar10 (our CIFAR-10 nets), torchvision's "
                    "IMAGENET1K_V1, IMAGENET1K_V2 or DEFAULT (resnet18-152), or a .safetensors or .pth file")
-    g.add_argument("--no-optimize", action="store_true",
-                   help="run the model as trained, without folding its batch norms into its convolutions")
+    if optimize:
+        g.add_argument("--no-optimize", action="store_true",
+                       help="run the model as trained, without folding its batch norms into its convolutions")
 
 
 def open_model(args: argparse.Namespace) -> tuple[nn.Module, dict[str, Any]]:

@@ -1,0 +1,74 @@
+"""resnets export: the ONNX file gives onnxruntime the outputs of our model (within 1e-4), the
+exported program reloads with torch.export.load and gives them too, and both carry the
+preprocessing in their metadata."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+import torch
+
+import resnets
+from resnets.cli import main
+
+
+@pytest.fixture(scope="module")
+def reference():
+    model, weights = resnets.resnet20(weights="cifar10").eval(), resnets.get_weights("resnet20", "cifar10")
+    x = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        return model(x), x, weights.meta
+
+
+def relative(a, b) -> float:
+    return (torch.as_tensor(a) - b).norm().item() / b.norm().item()
+
+
+def test_onnx_matches_onnxruntime_for_batch_1_and_5(tmp_path, reference, capsys):
+    logits, x, meta = reference
+    path = tmp_path / "resnet20.onnx"
+    assert main(["export", "--model", "resnet20", "--weights", "cifar10", "--dynamic-batch", "--opset", "18",
+                 "--out", str(path)]) == 0
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for batch in (1, 5):
+        (out,) = session.run(None, {"x": x[:batch].numpy()})
+        assert out.shape == (batch, 10) and relative(out, logits[:batch]) < 1e-4
+    model = onnx.load(str(path))
+    stored = json.loads({p.key: p.value for p in model.metadata_props}["resnets"])
+    assert stored["mean"] == meta["mean"] and stored["input_size"] == [32, 32] and stored["classes"][3] == "cat"
+    assert model.opset_import[0].version == 18 and "written to" in capsys.readouterr().out
+
+
+def test_onnx_without_dynamic_batch_takes_batch_1(tmp_path, reference):
+    logits, x, _ = reference
+    path = tmp_path / "fixed.onnx"
+    assert main(["export", "--model", "resnet20", "--weights", "cifar10", "--out", str(path)]) == 0
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.get_inputs()[0].shape == [1, 3, 32, 32]
+    assert relative(session.run(None, {"x": x[:1].numpy()})[0], logits[:1]) < 1e-4
+
+
+def test_exported_program_reloads_and_matches(tmp_path, reference):
+    logits, x, meta = reference
+    path = tmp_path / "resnet20.pt2"
+    assert main(["export", "--model", "resnet20", "--weights", "cifar10", "--format", "exported-program",
+                 "--dynamic-batch", "--out", str(path)]) == 0
+    extra = {"resnets.json": ""}
+    program = torch.export.load(str(path), extra_files=extra)
+    assert relative(program.module()(x), logits) < 1e-4
+    assert json.loads(extra["resnets.json"])["std"] == meta["std"]
+
+
+def test_a_checkpoint_exports_too(tmp_path):
+    run = tmp_path / "run"
+    assert main(["train", "--epochs", "1", "--out", str(run)]) == 0  # the bundled digits: 1 channel, 8x8
+    path = tmp_path / "digits.onnx"
+    assert main(["export", "--checkpoint", str(run), "--out", str(path)]) == 0
+    model, _ = resnets.training.load_model(run)
+    x = torch.randn(1, 1, 8, 8)
+    with torch.no_grad():
+        expected = model(x)
+    out = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
+    assert np.allclose(out, expected.numpy(), rtol=1e-4, atol=1e-5)
