@@ -18,7 +18,7 @@ def test_help_reads_well():
     assert "summary" in out.stdout
 
 
-@pytest.mark.parametrize("command", ["summary", "train", "eval", "predict", "export", "plot", "reproduce"])
+@pytest.mark.parametrize("command", ["summary", "train", "eval", "predict", "export", "plot", "reproduce", "bench"])
 def test_every_subcommand_has_help(command, capsys):
     with pytest.raises(SystemExit) as e:
         main([command, "--help"])

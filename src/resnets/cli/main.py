@@ -8,9 +8,9 @@ from typing import Optional, Sequence
 
 from .. import __version__
 from ..training.trainer import Diverged
-from . import evaluate, export, plot, predict, reproduce, summary, train
+from . import bench, evaluate, export, plot, predict, reproduce, summary, train
 
-COMMANDS = [summary, train, evaluate, predict, export, plot, reproduce]
+COMMANDS = [summary, train, evaluate, predict, export, plot, reproduce, bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,120 @@
+"""What the numbers of a benchmark rest on: the machine (CPU name and flags, threads, GPU), how a
+call is timed, the matmul peak that achieved GFLOP/s are held against; and the lines that print them."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+
+# The CPU flags (Linux /proc/cpuinfo names) that decide which kernels PyTorch can use.
+FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # native bf16 arithmetic, as oneDNN uses it
+
+
+def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
+    """The CPU's model name and its flags (empty where /proc/cpuinfo does not exist, as on macOS)."""
+    name, flags = "", set()
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        text = ""
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        key = key.strip()
+        if key == "model name" and not name:
+            name = value.strip()
+        elif key == "flags" and not flags:
+            flags = set(value.split())
+    return name or platform.processor() or platform.machine() or "unknown CPU", flags
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bf16 natively: a CUDA GPU that supports it, or a CPU with
+    AVX512-BF16 or AMX (elsewhere bf16 is emulated and slower than fp32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    return bool(cpu_info()[1] & set(BF16_FLAGS))
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    """The facts a reader needs to compare two benchmark runs: the JSON ``machine`` object."""
+    name, flags = cpu_info()
+    return {
+        "cpu": name,
+        "cpu_flags": {flag: flag in flags for flag in FLAGS},
+        "native_bf16": native_bf16(device),
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "torch": torch.__version__,
+    }
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(call: Callable[[], Any], device: torch.device) -> float:
+    """Seconds that one ``call()`` takes, the device's queued work included."""
+    synchronize(device)
+    started = time.perf_counter()
+    call()
+    synchronize(device)
+    return time.perf_counter() - started
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q``-th percentile (0-100) of ``values``, interpolated linearly (numpy's default)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * q / 100
+    low = int(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def matmul(n: int, dtype: torch.dtype, device: torch.device) -> tuple[Callable[[], Any], float]:
+    """A call multiplying two ``n`` x ``n`` matrices of ``dtype``, and its FLOPs (2 n^3): the
+    machine's peak for that precision, as near as PyTorch reaches it."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.randn(n, n, generator=g).to(device, dtype)
+    b = torch.randn(n, n, generator=g).to(device, dtype)
+    return (lambda: torch.matmul(a, b)), 2.0 * n ** 3
+
+
+def describe(m: dict[str, Any]) -> str:
+    """The ``machine`` object as the line printed above a table."""
+    flags = ", ".join(f"{flag} {'yes' if has else 'no'}" for flag, has in m["cpu_flags"].items())
+    gpu = f"; GPU {m['gpu']}" if m["gpu"] else ""
+    return (f"CPU {m['cpu']} ({flags}; native bf16 on {m['device']}: {'yes' if m['native_bf16'] else 'no'}){gpu}; "
+            f"torch {m['torch']}, {m['torch_threads']} thread{'s' if m['torch_threads'] > 1 else ''}")
+
+
+def format_columns(header: tuple[str, ...], rows: list[tuple[str, ...]], left: int = 1) -> list[str]:
+    """Lines of a text table: the first ``left`` columns aligned left, the others right."""
+    table = [header, *rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(header))]
+
+    def line(row: tuple[str, ...]) -> str:
+        cells = (cell.ljust(w) if i < left else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        return "  ".join(cells).rstrip()
+
+    return [line(header), "  ".join("-" * w for w in widths), *map(line, rows)]
+
+
+def number(value: Optional[float], digits: int = 3) -> str:
+    """``value`` to ``digits`` significant digits, or "-" for a value not measured."""
+    if value is None:
+        return "-"
+    if abs(value) >= 10 ** digits:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}g}"
