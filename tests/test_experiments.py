@@ -166,3 +166,12 @@ def test_report_only_shows_what_is_finished(tmp_path, capsys):
     degradation = (tmp_path / "degradation.md").read_text()
     assert "waits for plain-20" in degradation and "1 finished runs" in degradation
     assert not (tmp_path / "runs" / "resnet44").exists()  # nothing was trained
+
+
+def test_a_run_configured_before_an_option_existed_is_reused(tmp_path, capsys):
+    (run,) = run_models([spec("resnet20")], SCALES["smoke"], "digits", tmp_path).values()
+    config = json.loads((run / "config.json").read_text())
+    del config["skip_bad_images"]  # an option added after this run was made, at its default
+    (run / "config.json").write_text(json.dumps(config))
+    run_models([spec("resnet20")], SCALES["smoke"], "digits", tmp_path)
+    assert "resnet20: reusing the finished run" in capsys.readouterr().out

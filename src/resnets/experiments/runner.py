@@ -58,7 +58,10 @@ def run_config(s: Spec, scale: Scale, data: str, run_dir: Path, machine: dict[st
 def prepare(run_dir: Path, config: TrainConfig) -> str:
     """Write the run's configuration unless it has one; ``"finished"``, ``"started"`` or ``"new"``."""
     if (run_dir / CONFIG).is_file():
-        existing = json.loads((run_dir / CONFIG).read_text())
+        try:  # options added since the run was configured take their defaults
+            existing = json.loads(TrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text())).to_json())
+        except (ValueError, TypeError):
+            existing = {}
         wanted = json.loads(config.to_json())
         if any(existing.get(k) != v for k, v in wanted.items() if k not in MACHINE_FIELDS):
             raise UserError(f"{run_dir} holds a run with another configuration (scale or data); choose another --out")
