@@ -37,9 +37,10 @@ class Scale:
 
 SCALES = {
     "smoke": Scale("smoke", iterations=24, batch_size=64, train_subset=512, test_subset=200),
-    # Long enough on a small subset for training error to fall well below 50%, so both halves of
-    # Fig. 6 show: depths 20 and 56 only, 25.6 epochs of 10k images. About 45 minutes for
-    # `degradation` (its 4 networks) on 2 cores of a Xeon, channels_last fp32.
+    # Training error falls well below 50% on a small subset: depths 20 and 56, 25.6 epochs of 10k
+    # images. Measured (docs/REPRODUCTION.md): the plain half of Fig. 6 and the plain-vs-residual
+    # gap of Fig. 7 show; the residual half does not (ResNet-56 starts too slowly at lr 0.1).
+    # 116 min of training for `degradation` on 2 shared Xeon cores, one thread per job.
     "cpu": Scale("cpu", iterations=2_000, batch_size=128, train_subset=10_000, test_subset=2_000, depths=(20, 56),
                  table=(20, 32, 44, 56)),
     "full": Scale("full", iterations=64_000, batch_size=128, table=(20, 32, 44, 56, 110, 1202)),
