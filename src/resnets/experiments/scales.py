@@ -1,5 +1,5 @@
-"""How big an experiment runs: ``smoke`` (under a minute, for tests), ``cpu`` (about an hour per
-experiment on 2 CPU cores) and ``full`` (the paper's Section 4.2 recipe, a GPU job).
+"""How big an experiment runs: ``smoke`` (under a minute, for tests), ``cpu`` (a laptop's two
+cores, in hours) and ``full`` (the paper's Section 4.2 recipe, a GPU job).
 
 Every scale keeps the paper's recipe (SGD, momentum 0.9, weight decay 1e-4, lr 0.1 divided by 10
 at 50% and 75% of training, batch 128, pad-and-crop and flips, per-pixel mean) and shortens it:
