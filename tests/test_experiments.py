@@ -54,6 +54,8 @@ def test_degradation(out):
         assert table[model][1] == f"{100 * record['test_error']:.2f}"
     assert table["resnet20"][2] == "8.75"
     assert "scale `smoke`" in report and "digits" in report and "wall time" in report
+    # The paper's recipe in fp32 on a CPU, even one with native bf16 (where `auto` would pick bf16).
+    assert json.loads((out / "runs" / "resnet20" / "config.json").read_text())["precision"] == "fp32"
 
 
 def test_cifar_table_reuses_runs(out, capsys):

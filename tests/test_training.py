@@ -257,6 +257,15 @@ def test_plot_draws_several_runs(trained, tmp_path, capsys):
     assert "not a run directory" in capsys.readouterr().err
 
 
+def test_auto_precision_is_bf16_where_the_cpu_computes_it_natively(tmp_path):
+    flags = set()
+    if os.path.exists("/proc/cpuinfo"):
+        flags = {f for line in open("/proc/cpuinfo") if line.startswith("flags") for f in line.split(":")[1].split()}
+    native = bool(flags & {"avx512_bf16", "amx_bf16"})
+    run = train(small(tmp_path, epochs=1, precision="auto"))
+    assert run.results["precision"] == ("bf16" if native else "fp32")
+
+
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_mixed_precision_runs(precision, tmp_path):
     run = train(small(tmp_path, epochs=2, precision=precision))

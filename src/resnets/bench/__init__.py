@@ -26,7 +26,7 @@ Both return, and ``--json`` prints, one JSON object:
 """
 
 from .infer import MODES, bench_infer, format_infer
-from .measure import cpu_info, native_bf16
+from ..hardware import cpu_info, native_bf16
 from .train import bench_train, format_train
 
 __all__ = ["MODES", "bench_infer", "bench_train", "cpu_info", "format_infer", "format_train", "native_bf16"]

@@ -3,43 +3,13 @@ call is timed, the matmul peak that achieved GFLOP/s are held against; and the l
 
 from __future__ import annotations
 
-import platform
 import statistics
 import time
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
 
-# The CPU flags (Linux /proc/cpuinfo names) that decide which kernels PyTorch can use.
-FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
-BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # native bf16 arithmetic, as oneDNN uses it
-
-
-def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
-    """The CPU's model name and its flags (empty where /proc/cpuinfo does not exist, as on macOS)."""
-    name, flags = "", set()
-    try:
-        text = cpuinfo.read_text()
-    except OSError:
-        text = ""
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        key = key.strip()
-        if key == "model name" and not name:
-            name = value.strip()
-        elif key == "flags" and not flags:
-            flags = set(value.split())
-    return name or platform.processor() or platform.machine() or "unknown CPU", flags
-
-
-def native_bf16(device: torch.device) -> bool:
-    """Whether ``device`` computes in bf16 natively: a CUDA GPU that supports it, or a CPU with
-    AVX512-BF16 or AMX (elsewhere bf16 is emulated and slower than fp32)."""
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    return bool(cpu_info()[1] & set(BF16_FLAGS))
-
+from ..hardware import FLAGS, cpu_info, native_bf16
 
 def machine(device: torch.device) -> dict[str, Any]:
     """The facts a reader needs to compare two benchmark runs: the JSON ``machine`` object."""

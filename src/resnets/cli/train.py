@@ -61,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     machine = p.add_argument_group("machine")
     machine.add_argument("--device", default=None, help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
-    machine.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], help="autocast precision (auto: bf16 on CUDA)")
+    machine.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], help="autocast precision (auto: bf16 where it is native: CUDA GPUs, CPUs with AVX512-BF16 or AMX; else fp32)")
     machine.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="channels_last memory format")
     machine.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     machine.add_argument("--sync-bn", action="store_true", default=None, help="SyncBatchNorm across processes")

@@ -47,7 +47,7 @@ class TrainConfig:
     skip_bad_images: bool = False  # leave out (and list) an image folder's unreadable images, else refuse them
     # Machine.
     device: str = "auto"
-    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"  # "auto": bf16 on CUDA, else fp32
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"  # "auto": bf16 where native (CUDA, AVX512-BF16, AMX)
     channels_last: bool = False
     compile: bool = False
     sync_bn: bool = False
@@ -88,7 +88,8 @@ RECIPES: dict[str, dict[str, Any]] = {
         label_smoothing=0.0, precision="auto", channels_last=True,
     ),
     # Not in the paper: a short schedule for when time matters (one-cycle learning rate, label
-    # smoothing, Nesterov momentum, bf16 and channels_last on GPUs). docs/README say what it reaches.
+    # smoothing, Nesterov momentum, channels_last; bf16 on GPUs and on CPUs with native bf16).
+    # docs/README say what it reaches.
     "fast": dict(
         epochs=30, iterations=None, batch_size=256, lr=0.4, momentum=0.9, nesterov=True,
         weight_decay=5e-4, schedule="onecycle", milestones=(), warmup_lr=None, label_smoothing=0.1,

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from ..data import DeviceLoader, FolderData, channel_stats, folder_loaders, load_data, pixel_mean
 from ..errors import UserError
 from ..files import atomic_write
+from ..hardware import native_bf16
 from ..models import ResNet, model_config
 from . import checkpoint
 from .distributed import Context, all_reduce_sum, barrier, setup
@@ -173,7 +174,9 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, ctx: Context) -> None:
         self.config, self.ctx = config, ctx
-        self.precision = config.precision if config.precision != "auto" else ("bf16" if ctx.device.type == "cuda" else "fp32")
+        # "auto": bf16 autocast where bf16 arithmetic is native (CUDA GPUs, CPUs with AVX512-BF16
+        # or AMX), fp32 elsewhere, where bf16 would be emulated and slower.
+        self.precision = config.precision if config.precision != "auto" else ("bf16" if native_bf16(ctx.device) else "fp32")
         seed_everything(config.seed)
         self.pipe = build_pipeline(config, ctx)
         classes = self.pipe.classes
