@@ -3,6 +3,7 @@ is read, converted or refused in one line (exit code 2, no traceback), and never
 the file holds. docs/RELIABILITY.md lists every case with its test."""
 
 import json
+import os
 import struct
 import time
 import zlib
@@ -323,3 +324,24 @@ def test_folders_too_large_to_hold_are_scanned_once_and_only_when_skipping(one_b
     assert load_data(str(one_bad), skip_bad_images=True).skipped == (bad,)
     with pytest.raises(UserError, match="train/bee/3.jpg: cannot decode image"):
         load_data(str(one_bad))
+
+
+class _Payload:
+    """Unpickling this runs a command: the marker file appears if anything unpickles it unsafely."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_crafted_training_state_is_refused_and_runs_nothing(tmp_path, capsys):
+    run, marker = tmp_path / "run", tmp_path / "pwned"
+    assert main(["train", "--epochs", "1", "--out", str(run)]) == 0
+    torch.save({"epoch": 1, "optimizer": _Payload(marker)}, run / "checkpoints" / "last_state.pt")
+    (run / "results.json").unlink()
+    assert main(["train", "--resume", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read training state" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not marker.exists()

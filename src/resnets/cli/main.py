@@ -45,7 +45,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ValueError, OSError) as e:  # bad input: UserError, unknown names, missing files
         if args.debug:
             raise
-        message = str(e) or type(e).__name__
+        message = " ".join(str(e).split()) or type(e).__name__  # one line, whatever the message
         print(f"resnets {args.command}: error: {message}", file=sys.stderr)
         return 2
     except Exception as e:  # a failure nobody anticipated: still one line, and how to see more

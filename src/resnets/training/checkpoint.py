@@ -36,7 +36,7 @@ def load_state(path: Path) -> dict[str, Any]:
     except FileNotFoundError:
         raise UserError(f"no training state at {path}: nothing to resume") from None
     except Exception as e:  # a truncated or foreign file: say which, in one line
-        raise UserError(f"cannot read training state {path}: {e}") from None
+        raise UserError(f"cannot read training state {path}: {one_line(e)}") from None
 
 
 def checkpoint_file(path: str | os.PathLike) -> Path:
