@@ -345,3 +345,44 @@ def test_a_crafted_training_state_is_refused_and_runs_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "cannot read training state" in err and err.count("\n") == 1 and "Traceback" not in err
     assert not marker.exists()
+
+
+def _binary_cifar(root, records: bytes):
+    folder = root / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    for name in [f"data_batch_{i}.bin" for i in range(1, 6)] + ["test_batch.bin"]:
+        (folder / name).write_bytes(records)
+    (folder / "batches.meta.txt").write_text("\n".join("abcdefghij"))
+    return root
+
+
+@pytest.mark.parametrize("case,message", [
+    ("labels", "labels outside 0..9"),
+    ("size", "is not a whole number of 3073-byte CIFAR records"),
+    ("empty class", "Found no valid file for the classes b"),
+    ("truncated state", "cannot read training state"),
+])
+def test_corrupt_data_and_state_are_one_line_errors(tmp_path, capsys, case, message):
+    if case == "labels":
+        records = np.zeros((4, 3073), np.uint8)
+        records[:, 0] = [1, 2, 200, 3]  # a label byte of 200 in a 10-class set
+        argv = ["train", "--data", str(_binary_cifar(tmp_path / "d", records.tobytes())), "--epochs", "1"]
+    elif case == "size":
+        argv = ["train", "--data", str(_binary_cifar(tmp_path / "d", bytes(3073 * 2 + 5))), "--epochs", "1"]
+    elif case == "empty class":
+        for split in ("train", "test"):
+            for name in ("a", "b"):
+                (tmp_path / "d" / split / name).mkdir(parents=True)
+            Image.new("RGB", (8, 8)).save(tmp_path / "d" / split / "a" / "0.png")
+        argv = ["train", "--data", str(tmp_path / "d"), "--epochs", "1"]
+    else:
+        run = tmp_path / "run"
+        assert main(["train", "--epochs", "2", "--out", str(run)]) == 0
+        state = run / "checkpoints" / "last_state.pt"
+        state.write_bytes(state.read_bytes()[:1000])
+        (run / "results.json").unlink()
+        argv = ["train", "--resume", str(run)]
+        capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "out")] if case != "truncated state" else argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and "Traceback" not in err
