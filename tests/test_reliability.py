@@ -386,3 +386,21 @@ def test_corrupt_data_and_state_are_one_line_errors(tmp_path, capsys, case, mess
     assert main([*argv, "--out", str(tmp_path / "out")] if case != "truncated state" else argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_an_image_folder_of_mixed_files_reads_its_images_only(tmp_path, capsys):
+    for split in ("train", "test"):
+        for name in ("a", "b"):
+            folder = tmp_path / "d" / split / name
+            folder.mkdir(parents=True)
+            for i in range(3):
+                Image.new("RGB", (8, 8), (80 * i, 0, 0) if name == "a" else (0, 80 * i, 0)).save(folder / f"{i}.png")
+            (folder / "notes.txt").write_text("not an image")
+            (folder / "labels.csv").write_text("0,a\n")
+    (tmp_path / "d" / "README.md").write_text("a data set")
+    argv = ["train", "--data", str(tmp_path / "d"), "--epochs", "1", "--out", str(tmp_path / "run")]
+    assert main(argv) == 2  # 6 images cannot make one batch of 256: said in one line
+    assert "smaller than one batch of 256 images" in capsys.readouterr().err
+    assert main([*argv, "--batch-size", "4"]) == 0
+    data = load_data(str(tmp_path / "d"))
+    assert data.train_images.shape[0] == 6 and data.classes == ["a", "b"]

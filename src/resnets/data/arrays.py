@@ -103,5 +103,6 @@ def channel_stats(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         freq /= freq.sum()
         m = (freq * values).sum()
         mean.append(m)
-        std.append(((freq * values.square()).sum() - m.square()).clamp_min(0).sqrt())
+        # A constant channel (all one level) has std 0: one level's step keeps its division finite.
+        std.append(((freq * values.square()).sum() - m.square()).clamp_min(0).sqrt().clamp_min(1 / 255))
     return torch.stack(mean).float().view(-1, 1, 1), torch.stack(std).float().view(-1, 1, 1)
