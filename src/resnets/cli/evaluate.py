@@ -43,7 +43,7 @@ def open_trained(args: argparse.Namespace) -> tuple[ResNet, dict[str, Any]]:
     if args.checkpoint:
         return load_model(args.checkpoint)
     if not (args.model and args.weights):
-        raise UserError("give --checkpoint, or --model and --weights (e.g. --model resnet56 --weights cifar10)")
+        raise UserError("give --checkpoint, or --model and --weights (e.g. --model resnet20 --weights cifar10)")
     return load_pretrained(args.model, args.weights)
 
 
