@@ -135,10 +135,6 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, total_
     return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1, patience=5)
 
 
-def per_rank_batch(config: TrainConfig, ctx: Context) -> int:
-    return config.batch_size // ctx.world_size
-
-
 def depth(name: str) -> int:
     digits = "".join(c for c in name if c.isdigit())
     return int(digits) if digits else 0
@@ -209,7 +205,7 @@ class Trainer:
                                          nesterov=config.nesterov, weight_decay=config.weight_decay)
         self.steps_per_epoch = len(self.pipe.train)
         if self.steps_per_epoch == 0:  # training batches are whole: fewer images than one batch make none
-            raise UserError(f"the training set is smaller than one batch of {per_rank_batch(config, ctx)} images: "
+            raise UserError(f"the training set is smaller than one batch of {self.pipe.train.batch_size} images: "
                             "give a smaller --batch-size")
         self.total_steps = config.iterations or config.epochs * self.steps_per_epoch
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
