@@ -1,6 +1,5 @@
-"""Reading one image file, for image folders and ``resnets predict``: torchvision's decoders for
-JPEG, PNG and WebP, Pillow for every other format it knows (GIF, BMP, TIFF, PPM) and wherever
-torchvision's refuse a file. A file either becomes a uint8 (C, H, W) tensor of 1 or 3 channels, or
+"""Reading one image file, for image folders and ``resnets predict``, with Pillow (JPEG, PNG, WebP,
+GIF, BMP, TIFF, PPM): torchvision's ``decode_image`` crashes the process on some damaged files. A file either becomes a uint8 (C, H, W) tensor of 1 or 3 channels, or
 an :class:`UnreadableImage` error of one line that names it.
 
 Memory is bounded by the image itself: the header is read first, and an image of more pixels than
@@ -19,17 +18,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Optional
 
+import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision.io import ImageReadMode, decode_image
-from torchvision.transforms.v2.functional import pil_to_tensor, to_dtype
+from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..errors import UserError, one_line
 
 #: Formats Pillow may open: the still-image formats of image folders. None of their decoders runs
 #: an external program (Pillow's EPS plugin would run Ghostscript on a stranger's file).
 FORMATS = ("JPEG", "PNG", "GIF", "BMP", "DIB", "TIFF", "WEBP", "PPM")
-TORCHVISION = ("JPEG", "MPO", "PNG", "WEBP")  # torchvision decodes these first (MPO: a JPEG of several pictures)
+WIDE_GRAY_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # Pillow's 16-bit (and 32-bit integer) gray
 GRAY_MODES = ("1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # Pillow's one-channel modes
 
 
@@ -58,10 +57,8 @@ def read_image(path: str | os.PathLike, channels: Optional[int] = None) -> torch
     with _opened(path) as im:
         if channels is None:
             channels = 1 if im.mode in GRAY_MODES else 3
-        if im.format in TORCHVISION:
-            image = _torchvision(Path(path), channels)
-            if image is not None:
-                return image
+        # Pillow decodes every format: torchvision's decode_image crashes the whole process
+        # (a segfault) on some damaged JPEGs and PNGs that tests/test_fuzz.py generates.
         return pil_to_tensor(_converted(im, channels))
 
 
@@ -89,21 +86,11 @@ def _opened(path: str | os.PathLike) -> Iterator[Image.Image]:
         raise UnreadableImage(f"{path}: cannot decode image ({_reason(e)})") from None
 
 
-def _torchvision(path: Path, channels: int) -> Optional[torch.Tensor]:
-    """torchvision's decoding, or None where it refuses the file (Pillow then tries)."""
-    data = torch.frombuffer(bytearray(path.read_bytes()), dtype=torch.uint8)
-    try:
-        image = decode_image(data, mode=ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB)
-    except RuntimeError:
-        return None
-    if image.dtype != torch.uint8:  # 16-bit PNG
-        image = to_dtype(image, torch.uint8, scale=True)
-    return image if image.shape[0] == channels else None
-
-
 def _converted(im: Image.Image, channels: int) -> Image.Image:
     """The first frame, as gray ("L") or RGB."""
     im.seek(0)
+    if im.mode in WIDE_GRAY_MODES:  # 16 bits a pixel: keep the high byte, as torchvision's to_dtype(scale=True)
+        im = Image.fromarray((np.asarray(im, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8), "L")
     if channels == 3 and im.mode in GRAY_MODES:
         im = im.convert("L")  # 16-bit and float gray: to 8 bits first
     return im.convert("L" if channels == 1 else "RGB")
