@@ -53,6 +53,12 @@ def test_degradation(out):
         assert table[model][0] == f"{100 * record['train_error']:.2f}"
         assert table[model][1] == f"{100 * record['test_error']:.2f}"
     assert table["resnet20"][2] == "8.75"
+    # The verdicts of Fig. 6 read the shallowest and deepest runs' own final training errors.
+    train = {m: last(out, m)["train_error"] for m in table}
+    deeper = "higher" if train["plain56"] > train["plain20"] else "lower"
+    assert f"plain-56 ends with {deeper} training error than plain-20" in report
+    deeper = "lower" if train["resnet56"] < train["resnet20"] else "higher"
+    assert f"ResNet-56 ends with {deeper} training error than ResNet-20" in report
     assert "scale `smoke`" in report and "digits" in report and "wall time" in report
     # The paper's recipe in fp32 on a CPU, even one with native bf16 (where `auto` would pick bf16).
     assert json.loads((out / "runs" / "resnet20" / "config.json").read_text())["precision"] == "fp32"
@@ -104,6 +110,14 @@ def test_responses(out):
     assert response_stds(model, batches)[names.index("layer2.1.bn2")] == pytest.approx(expected, rel=1e-4)
     mean = sum(response_stds(model, batches)) / len(names)
     assert table["resnet20"][1] == f"{mean:.3f}"
+
+
+@pytest.mark.parametrize("scale", list(SCALES))
+def test_responses_measure_the_degradation_runs(scale):
+    # Fig. 7 is measured on Fig. 6's networks: at every scale, no run of its own.
+    fig6 = {s.key for s in EXPERIMENTS["degradation"].specs(SCALES[scale])}
+    fig7 = [s.key for s in EXPERIMENTS["responses"].specs(SCALES[scale])]
+    assert len(fig7) == 4 and set(fig7) <= fig6
 
 
 def test_unknown_experiment_is_exit_2(capsys):

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("experiment", choices=[*EXPERIMENTS, "all"], metavar="EXPERIMENT", help=", ".join([*EXPERIMENTS, "all"]))
     p.add_argument("--scale", choices=list(SCALES), default="smoke",
-                   help="smoke: under a minute; cpu: 2,000 iterations on a 10k subset (degradation: 116 min measured on 2 busy cores); full: the paper's recipe (GPU)")
+                   help="smoke: under a minute; cpu: 4,000 iterations on a 10k subset, depths 20 and 32 (docs/REPRODUCTION.md gives its measured times); full: the paper's recipe (GPU)")
     p.add_argument("--data", default="digits", help="CIFAR-10 (any format `resnets train` reads); the default is the bundled digits")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: reproduce/SCALE)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 
 from ..training.metrics import METRICS, read_metrics
 from ..training.plots import draw_runs
-from .report import finished, header, pct, progress, table
+from .report import finished, header, label, pct, progress, table
 from .runner import Spec, spec
 from .scales import Scale
 
@@ -32,7 +32,7 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Pat
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, names, title in ((axes[0], plain, "plain networks"), (axes[1], residual, "residual networks")):
         shown = [m for m in names if (dirs[m] / METRICS).is_file()]  # unfinished runs: their curves so far
-        draw_runs(ax, [dirs[m] for m in shown], [m.replace("plain", "plain-").replace("resnet", "ResNet-") for m in shown], title)
+        draw_runs(ax, [dirs[m] for m in shown], [label(m) for m in shown], title)
     fig.tight_layout()
     figure = out / "degradation.png"
     fig.savefig(figure, dpi=110)
@@ -45,11 +45,12 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Pat
             rows.append((m, pct(r["train_error"]), pct(r["test_error"]), PAPER_TEST_ERROR.get(m, "")))
         else:
             rows.append((m, progress(dirs[m], scale), "", PAPER_TEST_ERROR.get(m, "")))
-    ends = ("plain20", "plain56", "resnet20", "resnet56")
+    shallow, deep = min(scale.depths), max(scale.depths)
+    ends = [f"{kind}{d}" for kind in ("plain", "resnet") for d in (shallow, deep)]
     if not all(finished(dirs[m]) for m in ends):
-        verdict = ["- the comparison waits for plain-20, plain-56, ResNet-20 and ResNet-56 to finish."]
+        verdict = [f"- the comparison waits for {', '.join(map(label, ends))} to finish."]
     else:
-        verdict = compare({m: final(dirs[m])["train_error"] for m in ends})
+        verdict = compare({m: final(dirs[m])["train_error"] for m in ends}, shallow, deep)
     text = "\n".join([
         header("Degradation: plain vs residual networks on CIFAR-10 (paper Fig. 6)", scale, data, list(dirs.values()), command),
         f"![training (dashed) and test (bold) error against iterations]({figure.name})",
@@ -66,15 +67,15 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Pat
     return report
 
 
-def compare(train_error: dict[str, float]) -> list[str]:
-    """The two findings of Fig. 6, as measured."""
-    plain_degrades = train_error["plain56"] > train_error["plain20"]
-    residual_improves = train_error["resnet56"] < train_error["resnet20"]
-    return [
-        f"- plain-56 ends with {'higher' if plain_degrades else 'lower'} training error than plain-20 "
-        f"({pct(train_error['plain56'])}% vs {pct(train_error['plain20'])}%): "
-        f"{'the degradation problem, as in the paper' if plain_degrades else 'the paper saw the opposite'}.",
-        f"- ResNet-56 ends with {'lower' if residual_improves else 'higher'} training error than ResNet-20 "
-        f"({pct(train_error['resnet56'])}% vs {pct(train_error['resnet20'])}%): "
-        f"{'depth helps once shortcuts are added, as in the paper' if residual_improves else 'the paper saw the opposite'}.",
-    ]
+def compare(train_error: dict[str, float], shallow: int, deep: int) -> list[str]:
+    """The two findings of Fig. 6, as measured: the deeper plain net ends with the higher training
+    error, the deeper ResNet with the lower."""
+    lines = []
+    for kind, name, finding, paper_deeper in (
+            ("plain", "plain", "the degradation problem, as in the paper", "higher"),
+            ("resnet", "ResNet", "depth helps once shortcuts are added, as in the paper", "lower")):
+        a, b = train_error[f"{kind}{deep}"], train_error[f"{kind}{shallow}"]
+        deeper = "higher" if a > b else "lower"
+        lines.append(f"- {name}-{deep} ends with {deeper} training error than {name}-{shallow} ({pct(a)}% vs {pct(b)}%): "
+                     f"{finding if deeper == paper_deeper else 'the paper saw the opposite'}.")
+    return lines

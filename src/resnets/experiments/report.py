@@ -19,6 +19,11 @@ DATA_LABELS = {"cifar10-jpeg": "CIFAR-10 (JPEG copy)", "cifar10": "CIFAR-10", "c
                "digits": "scikit-learn's 8x8 digits (the embedded default: no CIFAR-10 was given)"}
 
 
+def label(model: str) -> str:
+    """The paper's name of a network: plain20 -> plain-20, resnet20 -> ResNet-20."""
+    return model.replace("plain", "plain-").replace("resnet", "ResNet-")
+
+
 def data_label(spec: str) -> str:
     name = load_data(spec).name
     return DATA_LABELS.get(name, name)

@@ -12,11 +12,9 @@ from torch import nn
 
 from ..data import DeviceLoader, load_data
 from ..training import load_model
-from .report import header, table
+from .report import header, label, table
 from .runner import Spec, spec
 from .scales import Scale
-
-MODELS = ("plain20", "plain56", "resnet20", "resnet56")
 
 
 def response_layers(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:
@@ -55,26 +53,31 @@ def response_stds(model: nn.Module, batches) -> list[float]:
     return (ss / n - (s / n) ** 2).clamp_min(0).sqrt().tolist()
 
 
+def models(scale: Scale) -> list[str]:
+    """The plain and residual nets of the scale's shallowest and deepest depths (Fig. 7: 20 and 56)."""
+    return [f"{kind}{d}" for kind in ("plain", "resnet") for d in (min(scale.depths), max(scale.depths))]
+
+
 def specs(scale: Scale) -> list[Spec]:
-    return [spec(m) for m in MODELS]
+    return [spec(m) for m in models(scale)]
 
 
 def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Path]) -> Path:
     test = load_data(data).subset(None, scale.test_subset)
+    shallow, deep = min(scale.depths), max(scale.depths)
     stds = {}
-    for m in MODELS:
+    for m in models(scale):
         model, meta = load_model(dirs[m])
         batches = DeviceLoader(test.test_images, test.test_labels, 500, train=False,
                                mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
         stds[m] = response_stds(model, batches)
 
     fig, axes = plt.subplots(2, 1, figsize=(8, 7))
-    styles = {"plain20": ("tab:blue", "--"), "plain56": ("tab:red", "--"), "resnet20": ("tab:blue", "-"), "resnet56": ("tab:red", "-")}
-    for m, values in stds.items():
-        color, line = styles[m]
-        label = m.replace("plain", "plain-").replace("resnet", "ResNet-")
-        axes[0].plot(range(1, len(values) + 1), values, line, color=color, label=label)
-        axes[1].plot(range(1, len(values) + 1), sorted(values, reverse=True), line, color=color, label=label)
+    for m, values in stds.items():  # as Fig. 7: depth by colour, plain dashed and ResNet solid
+        color = "tab:blue" if m.endswith(str(shallow)) else "tab:red"
+        line = "--" if m.startswith("plain") else "-"
+        axes[0].plot(range(1, len(values) + 1), values, line, color=color, label=label(m))
+        axes[1].plot(range(1, len(values) + 1), sorted(values, reverse=True), line, color=color, label=label(m))
     axes[0].set_xlabel("layer index (original)")
     axes[1].set_xlabel("layer index (sorted by magnitude)")
     for ax in axes:
@@ -87,19 +90,20 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Pat
     plt.close(fig)
 
     mean = {m: sum(v) / len(v) for m, v in stds.items()}
-    rows = [(m, len(stds[m]), f"{mean[m]:.3f}", f"{max(stds[m]):.3f}", f"{min(stds[m]):.3f}") for m in MODELS]
-    smaller = {d: mean[f"resnet{d}"] < mean[f"plain{d}"] for d in (20, 56)}
-    deeper = mean["resnet56"] < mean["resnet20"]
+    rows = [(m, len(v), f"{mean[m]:.3f}", f"{max(v):.3f}", f"{min(v):.3f}") for m, v in stds.items()]
+    smaller = all(mean[f"resnet{d}"] < mean[f"plain{d}"] for d in (shallow, deep))
+    deeper = mean[f"resnet{deep}"] < mean[f"resnet{shallow}"]
     text = "\n".join([
         header("Standard deviations of layer responses (paper Fig. 7)", scale, data, list(dirs.values()), command),
         f"![std of each 3x3 layer's response, in network order (top) and sorted (bottom)]({figure.name})",
         "",
         table(["model", "3x3 layers", "mean std", "largest", "smallest"], rows),
         "",
-        f"- ResNet responses {'are' if all(smaller.values()) else 'are not both'} smaller than the plain nets' at equal depth "
-        f"(20 layers: {mean['resnet20']:.3f} vs {mean['plain20']:.3f}; 56: {mean['resnet56']:.3f} vs {mean['plain56']:.3f}); "
-        "the paper: \"ResNets have generally smaller responses than their plain counterparts\".",
-        f"- ResNet-56's responses are {'smaller' if deeper else 'not smaller'} than ResNet-20's on average; the paper: "
+        f"- ResNet responses {'are' if smaller else 'are not both'} smaller than the plain nets' at equal depth ("
+        + "; ".join(f"{d} layers: {mean[f'resnet{d}']:.3f} vs {mean[f'plain{d}']:.3f}" for d in (shallow, deep))
+        + "); the paper: \"ResNets have generally smaller responses than their plain counterparts\".",
+        f"- ResNet-{deep}'s responses are {'smaller' if deeper else 'not smaller'} than ResNet-{shallow}'s on average "
+        f"({mean[f'resnet{deep}']:.3f} vs {mean[f'resnet{shallow}']:.3f}); the paper: "
         "\"the deeper ResNet has smaller magnitudes of responses\".",
         "",
     ])

@@ -23,7 +23,6 @@ import torch
 from ..errors import UserError
 from ..files import atomic_write
 from ..training import TrainConfig, make_config, train
-from ..training.checkpoint import LAST_STATE
 from ..training.trainer import CONFIG, RESULTS
 from .scales import Scale
 
@@ -55,8 +54,8 @@ def run_config(s: Spec, scale: Scale, data: str, run_dir: Path, machine: dict[st
     )
 
 
-def prepare(run_dir: Path, config: TrainConfig) -> str:
-    """Write the run's configuration unless it has one; ``"finished"``, ``"started"`` or ``"new"``."""
+def prepare(run_dir: Path, config: TrainConfig) -> bool:
+    """Write the run's configuration unless it has one; whether the run is finished."""
     if (run_dir / CONFIG).is_file():
         try:  # options added since the run was configured take their defaults
             existing = json.loads(TrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text())).to_json())
@@ -65,13 +64,10 @@ def prepare(run_dir: Path, config: TrainConfig) -> str:
         wanted = json.loads(config.to_json())
         if any(existing.get(k) != v for k, v in wanted.items() if k not in MACHINE_FIELDS):
             raise UserError(f"{run_dir} holds a run with another configuration (scale or data); choose another --out")
-        if (run_dir / RESULTS).is_file():
-            return "finished"
-        if (run_dir / LAST_STATE).is_file():
-            return "started"
+        return (run_dir / RESULTS).is_file()
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / CONFIG, lambda tmp: Path(tmp).write_text(config.to_json()))
-    return "new"
+    return False
 
 
 def run_models(specs: list[Spec], scale: Scale, data: str, out: Path, jobs: int = 1,
@@ -81,8 +77,7 @@ def run_models(specs: list[Spec], scale: Scale, data: str, out: Path, jobs: int 
     dirs, todo = {}, []
     for s in specs:
         run_dir = out / "runs" / s.key
-        state = prepare(run_dir, run_config(s, scale, data, run_dir, machine or {}))
-        if state == "finished":
+        if prepare(run_dir, run_config(s, scale, data, run_dir, machine or {})):
             print(f"{s.key}: reusing the finished run in {run_dir}", flush=True)
         else:
             todo.append(run_dir)
