@@ -86,6 +86,27 @@ def test_architecture_from_any_names_and_shapes(shapes):
     assert all(0 < n <= len(shapes) for n in config.get("layers", [1]))  # never more blocks than tensors
 
 
+@FUZZ
+@given(block=st.sampled_from(["basic", "bottleneck"]), layers=st.lists(st.integers(1, 3), min_size=1, max_size=4),
+       data=st.data())
+def test_architecture_round_trips_any_resnet(block, layers, data):
+    # Independent truth: the network the shapes come from, built from a random config.
+    n = len(layers)
+    planes = data.draw(st.lists(st.integers(1, 12), min_size=n, max_size=n))
+    widths = data.draw(st.one_of(st.none(), st.lists(st.integers(1, 12), min_size=n, max_size=n))) if block == "bottleneck" else None
+    shortcuts = ["B", "C"] + (["A"] if block == "basic" and planes == sorted(planes) else [])
+    config = dict(block=block, layers=layers, planes=planes, bottleneck_widths=widths,
+                  num_classes=data.draw(st.integers(0, 20)), in_channels=data.draw(st.integers(1, 4)),
+                  stem=data.draw(st.sampled_from(["imagenet", "cifar"])), shortcut=data.draw(st.sampled_from(shortcuts)))
+    model = resnets.ResNet(**config)
+    found = architecture({k: v.shape for k, v in model.state_dict().items()})
+    projections = {(s + 1, b) for s, name in enumerate(model.stage_names)
+                   for b, unit in enumerate(getattr(model, name)) if isinstance(unit.downsample, torch.nn.Sequential)}
+    expected = {k: v for k, v in config.items() if k != "shortcut"}  # the shapes show projections, not options
+    assert found == {**expected, "bottleneck_widths": (widths or planes) if block == "bottleneck" else None,
+                     "projections": projections}
+
+
 def image_bytes() -> bytes:
     image = torch.randint(0, 255, (3, 16, 16), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     return encode_jpeg(image).numpy().tobytes()
