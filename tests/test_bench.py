@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from resnets.bench import cpu_info, format_infer, format_train
+import torch
+import torchvision
+
+from resnets import create_model
+from resnets.bench import cpu_info, format_infer, format_step, format_train
+from resnets.training.trainer import training_step
 from resnets.cli import main
 from test_gpu_script import jpeg_folder_tarball  # tests/ is on the path, as for test_reference
 
@@ -68,6 +73,58 @@ def test_infer_measures_torchvision_beside_ours(capsys):
     rows = [line.split() for line in lines if line.startswith(("torchvision-", "optimized-"))]
     assert [row[0] for row in rows] == ["torchvision-eager-fp32", "optimized-fp32"]
     assert rows[0][3] == "1.00x" and float(rows[1][-1]) < 1e-4  # torchvision's weights, loaded into ours
+
+
+STEP_ROW = {"mode", "precision", "memory_format", "images_per_s", "ratio", "step_ms", "gflops"}
+
+
+def test_step_times_every_mode_with_every_column(capsys):
+    result = bench_json(capsys, "step", "--model", "resnet20", "--resolution", "32", "--batch-size", "4", "--rounds", "2",
+                        "--steps", "2", "--warmup", "1", "--device", "cpu")
+    assert result["benchmark"] == "step" and set(result["machine"]) == MACHINE
+    assert result["settings"]["mult_adds_per_image"] == RESNET20_MULT_ADDS
+    assert [row["mode"] for row in result["rows"]] == ["eager-nchw-fp32", "resnets", "resnets-compiled"]
+    assert result["settings"]["baseline"] == "eager-nchw-fp32"
+    assert any("torchvision has no resnet20" in note for note in result["notes"])
+    for row in result["rows"]:
+        assert set(row) == STEP_ROW
+        assert row["step_ms"] == pytest.approx(4 / row["images_per_s"] * 1e3)
+        assert row["gflops"] == pytest.approx(row["images_per_s"] * 6 * RESNET20_MULT_ADDS / 1e9)
+        assert row["ratio"] == pytest.approx(row["images_per_s"] / result["rows"][0]["images_per_s"])
+    ours = result["rows"][1]
+    assert (ours["precision"], ours["memory_format"]) == ("bf16" if has_native_bf16() else "fp32", "channels_last")
+    table = format_step(result)
+    for column in ("mode", "precision", "memory", "images/s", "ratio", "ms/step", "GFLOP/s", "avx512_bf16"):
+        assert column in table
+
+
+def test_step_baseline_is_torchvision_where_it_has_the_model(capsys):
+    assert main(["bench", "step", "--model", "resnet18", "--resolution", "32", "--batch-size", "2", "--rounds", "1",
+                 "--steps", "1", "--warmup", "1", "--no-compile", "--device", "cpu"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = [line.split() for line in lines if line.startswith(("torchvision-", "resnets"))]
+    assert [row[:3] for row in rows] == [["torchvision-fp32", "fp32", "NCHW"], ["resnets", rows[1][1], "channels_last"]]
+
+
+def test_training_step_is_the_sgd_step_of_a_plain_loop():
+    # Independent truth: torchvision's resnet18 trained by the usual hand-written loop, in fp32.
+    torch.manual_seed(0)
+    theirs = torchvision.models.resnet18(num_classes=10)
+    ours = create_model("resnet18", num_classes=10)
+    ours.load_state_dict(theirs.state_dict())
+    x, y = torch.randn(4, 3, 32, 32), torch.randint(0, 10, (4,))
+    sgd = lambda net: torch.optim.SGD(net.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
+    opt_theirs, opt_ours = sgd(theirs), sgd(ours)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    for _ in range(2):
+        loss = torch.nn.functional.cross_entropy(theirs(x), y)
+        opt_theirs.zero_grad()
+        loss.backward()
+        opt_theirs.step()
+        our_loss, _ = training_step(ours, opt_ours, scaler, x, y, "fp32")
+        assert our_loss.item() == pytest.approx(loss.item(), rel=1e-5)
+    for (name, a), b in zip(theirs.state_dict().items(), ours.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), rtol=1e-4, atol=1e-5), name
 
 
 def test_train_runs_both_pipelines_with_their_accuracy(tmp_path, monkeypatch, capsys):

@@ -1,4 +1,4 @@
-"""``resnets bench infer`` and ``resnets bench train``: speed beside torchvision's, measured in the same
+"""``resnets bench infer``, ``train`` and ``step``: speed beside torchvision's, measured in the same
 run, as a table or as JSON (its schema: :mod:`resnets.bench`)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..bench import MODES, bench_infer, bench_train, format_infer, format_train
+from ..bench import MODES, bench_infer, bench_step, bench_train, format_infer, format_step, format_train
 from ..models import list_models
 
 
@@ -14,7 +14,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="inference and training speed beside torchvision's, measured in the same run",
                        description="Benchmarks whose peers are measured in the same run: `bench infer` (images/s, "
                        "latency, GFLOP/s and the fraction of the matmul peak, in each inference mode) and `bench train` "
-                       "(our training pipeline against torchvision's usual one, with each run's test accuracy).")
+                       "(our training pipeline against torchvision's usual one, with each run's test accuracy) and `bench step` "
+                       "(the training step alone against torchvision's reference loop).")
     what = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
 
     infer = what.add_parser("infer", help="images/s and batch-1 latency of each inference mode beside torchvision's model",
@@ -57,6 +58,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     train.set_defaults(run=run_train)
 
+    step = what.add_parser("step", help="training-step images/s beside torchvision's reference loop",
+                           description="Time the training step alone (forward, loss, backward, SGD update) on random "
+                           "batches held on the device: torchvision's model in the loop of torchvision's reference "
+                           "training script (eager, NCHW; --amp autocast to fp16 with a GradScaler on a GPU, fp32 on a "
+                           "CPU) beside resnets' step as the trainer takes it (channels_last, bf16 autocast where native), "
+                           "eager and compiled, round-robin over the modes for several rounds (medians).")
+    step.add_argument("--model", default="resnet50", help=f"one of: {', '.join(list_models())} (default: resnet50)")
+    step.add_argument("--resolution", type=int, default=224, metavar="N", help="square input side in pixels (default: 224)")
+    step.add_argument("--batch-size", type=int, default=64, metavar="N", help="images per step (default: 64)")
+    step.add_argument("--rounds", type=int, default=5, metavar="N", help="rounds over all modes (default: 5)")
+    step.add_argument("--steps", type=int, default=5, metavar="N", help="timed steps per mode and round (default: 5)")
+    step.add_argument("--warmup", type=int, default=3, metavar="N",
+                      help="untimed steps per mode first, compilation included (default: 3)")
+    step.add_argument("--no-compile", dest="compile", action="store_false", help="leave out the compiled mode")
+    step.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
+    step.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    step.set_defaults(run=run_step)
+
     for benchmark in what.choices.values():  # `resnets bench infer --debug` as well as `resnets bench --debug infer`
         benchmark.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                                help="show the full traceback on errors")
@@ -72,3 +91,9 @@ def run_train(args: argparse.Namespace) -> None:
     result = bench_train(args.data, args.model, args.iterations, args.batch_size, args.workers, args.lr, args.device,
                          args.seed)
     print(json.dumps(result, indent=2) if args.json else format_train(result))
+
+
+def run_step(args: argparse.Namespace) -> None:
+    result = bench_step(args.model, args.resolution, args.batch_size, args.rounds, args.steps, args.warmup, args.device,
+                        args.compile)
+    print(json.dumps(result, indent=2) if args.json else format_step(result))

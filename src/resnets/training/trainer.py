@@ -169,6 +169,24 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
+def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, x: torch.Tensor,
+                  y: torch.Tensor, precision: str, label_smoothing: float = 0.0,
+                  cuda_graphs: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """One SGD step on the batch ``(x, y)``: the forward pass under ``precision``'s autocast, the
+    cross-entropy in fp32, backward and update (through ``scaler`` for fp16). Returns the loss and
+    logits, left on the device."""
+    if cuda_graphs:
+        torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are read
+    with autocast(x.device, precision):
+        logits = model(x)
+        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss, logits
+
+
 class Trainer:
     """One run: its data, model, optimizer and schedule, and where it stands (epoch and step)."""
 
@@ -251,15 +269,8 @@ class Trainer:
                    leave=False, dynamic_ncols=True)
         for x, y in self.pipe.train:
             x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
-            if self.cuda_graphs:
-                torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are read
-            with autocast(ctx.device, self.precision):
-                logits = self.model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=config.label_smoothing)
-            self.optimizer.zero_grad(set_to_none=True)
-            self.scaler.scale(loss).backward()
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
+            loss, logits = training_step(self.model, self.optimizer, self.scaler, x, y, self.precision,
+                                         config.label_smoothing, self.cuda_graphs)
             if config.schedule != "plateau":
                 self.scheduler.step()
             if self.warming_up:

@@ -1,0 +1,146 @@
+"""``resnets bench step``: images/s of the training step alone (forward, loss, backward, SGD
+update) on random batches already on the device, so that data loading, which ``bench train``
+includes, does not hide the step. torchvision's model in the loop of torchvision's reference
+training script (``references/classification/train.py``: eager, NCHW, with ``--amp`` autocast to
+fp16 and a GradScaler on a GPU; fp32 on a CPU) beside our step (:func:`training_step`, as the
+trainer runs it: channels_last, bf16 autocast where native, then also compiled), interleaved in
+the same run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+import torchvision
+
+from ..errors import UserError, one_line
+from ..hardware import native_bf16
+from ..models import create_model
+from ..models.summary import _giga, summarize
+from ..training.distributed import resolve_device
+from ..training.evaluate import autocast
+from ..training.trainer import training_step
+from .measure import describe, format_columns, machine, median, number, timed
+
+MOMENTUM, WEIGHT_DECAY, LR = 0.9, 1e-4, 0.01  # a small lr: random labels, many steps, no divergence
+
+
+@dataclass
+class Mode:
+    name: str
+    precision: str
+    memory_format: str
+    step: Callable[[], Any]  # one training step on the mode's batch
+
+
+def bench_step(model: str = "resnet50", resolution: int = 224, batch_size: int = 64, rounds: int = 5, steps: int = 5,
+               warmup: int = 3, device: str = "auto", compile: bool = True) -> dict[str, Any]:
+    """Time ``steps`` training steps of each mode per round, for ``rounds`` rounds with the order
+    rotating, after ``warmup`` untimed steps (torch.compile compiles in them); images/s is the
+    batch size over the median step. Returns the JSON object that :mod:`resnets.bench` describes."""
+    for option, value in (("resolution", resolution), ("batch-size", batch_size), ("rounds", rounds), ("steps", steps),
+                          ("warmup", warmup)):
+        if value < 1:
+            raise UserError(f"--{option} must be at least 1, got {value}")
+    dev = resolve_device(device)
+    notes: list[str] = []
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(batch_size, 3, resolution, resolution, generator=g).to(dev)
+    net = create_model(model)
+    y = torch.randint(0, net.num_classes, (batch_size,), generator=g).to(dev)
+    modes = [torchvision_mode(model, x, y, dev, notes), ours(model, x, y, dev, compiled=False)]
+    if compile:
+        modes.append(ours(model, x, y, dev, compiled=True))
+    for mode in list(modes):
+        try:
+            for _ in range(warmup):
+                mode.step()
+        except Exception as e:  # torch.compile without a C++ compiler, say: report what ran
+            if not mode.name.endswith("compiled"):
+                raise
+            modes.remove(mode)
+            notes.append(f"{mode.name}: left out ({type(e).__name__}: {one_line(e)})")
+    seconds: dict[str, list[float]] = {mode.name: [] for mode in modes}
+    for r in range(rounds):
+        for mode in modes[r % len(modes):] + modes[:r % len(modes)]:
+            seconds[mode.name] += [timed(mode.step, dev) for _ in range(steps)]
+
+    # A training step costs about three forward passes: forward, then the gradients of the
+    # activations and of the weights (2 FLOPs per multiply-add).
+    flops = 3 * 2 * summarize(net, (resolution, resolution))[-1].mult_adds
+    rows = []
+    for mode in modes:
+        images_per_s = batch_size / median(seconds[mode.name])
+        rows.append({"mode": mode.name, "precision": mode.precision, "memory_format": mode.memory_format,
+                     "images_per_s": images_per_s, "ratio": None, "step_ms": 1e3 * median(seconds[mode.name]),
+                     "gflops": images_per_s * flops / 1e9})
+    for row in rows:
+        row["ratio"] = row["images_per_s"] / rows[0]["images_per_s"]
+    return {
+        "benchmark": "step", "machine": machine(dev),
+        "settings": {"model": model, "resolution": resolution, "batch_size": batch_size, "rounds": rounds, "steps": steps,
+                     "warmup": warmup, "lr": LR, "momentum": MOMENTUM, "weight_decay": WEIGHT_DECAY,
+                     "mult_adds_per_image": flops // 6, "baseline": rows[0]["mode"]},
+        "rows": rows, "notes": notes,
+    }
+
+
+def sgd(net: torch.nn.Module) -> torch.optim.SGD:
+    return torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+
+
+def torchvision_mode(model: str, x: torch.Tensor, y: torch.Tensor, device: torch.device, notes: list[str]) -> Mode:
+    """torchvision's reference loop: ``autocast`` (fp16) with a GradScaler under ``--amp`` on a GPU,
+    fp32 on a CPU; NCHW. Our model in the same loop where torchvision has none (the CIFAR nets)."""
+    if model in torchvision.models.list_models(module=torchvision.models):
+        net, name = torchvision.models.get_model(model), "torchvision"
+    else:
+        net, name = create_model(model), "eager-nchw"
+        notes.append(f"torchvision has no {model}: the baseline is our model in torchvision's reference loop")
+    net = net.to(device).train()
+    optimizer, amp = sgd(net), device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=amp)
+
+    def step():
+        with torch.autocast(device.type, enabled=amp):  # the reference script's --amp: fp16 on CUDA
+            loss = F.cross_entropy(net(x), y)
+        optimizer.zero_grad()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+
+    return Mode(f"{name}-{'amp' if amp else 'fp32'}", "fp16" if amp else "fp32", "NCHW", step)
+
+
+def ours(model: str, x: torch.Tensor, y: torch.Tensor, device: torch.device, compiled: bool) -> Mode:
+    """Our training step as the trainer takes it with ``--precision auto --channels-last``
+    (and ``--compile``: CUDA graphs on a GPU)."""
+    net = create_model(model).to(device, memory_format=torch.channels_last).train()
+    precision = "bf16" if native_bf16(device) else "fp32"
+    cuda_graphs = compiled and device.type == "cuda"
+    forward = torch.compile(net, mode="reduce-overhead" if cuda_graphs else None) if compiled else net
+    optimizer, scaler = sgd(net), torch.amp.GradScaler(device.type, enabled=False)
+    x = x.contiguous(memory_format=torch.channels_last)
+    step = lambda: training_step(forward, optimizer, scaler, x, y, precision, cuda_graphs=cuda_graphs)
+    return Mode("resnets-compiled" if compiled else "resnets", precision, "channels_last", step)
+
+
+def format_step(result: dict[str, Any]) -> str:
+    """The result of :func:`bench_step` as the text printed by ``resnets bench step``."""
+    s = result["settings"]
+    header = ("mode", "precision", "memory", "images/s", "ratio", "ms/step", "GFLOP/s")
+    rows = [(r["mode"], r["precision"], r["memory_format"], number(r["images_per_s"]), f"{r['ratio']:.2f}x",
+             number(r["step_ms"]), number(r["gflops"])) for r in result["rows"]]
+    lines = [
+        describe(result["machine"]),
+        f"{s['model']}, {s['resolution']}x{s['resolution']}, batch {s['batch_size']}: forward, loss, backward and SGD "
+        f"update on random batches held on the device; {_giga(s['mult_adds_per_image'])} multiply-adds per image "
+        f"forward (GFLOP/s count 3 passes); {s['rounds']} rounds of {s['steps']} steps per mode, interleaved, after "
+        f"{s['warmup']} warm-up step{'s' if s['warmup'] > 1 else ''}; ratio: images/s over {s['baseline']}'s",
+        "",
+        *format_columns(header, rows, left=3),
+    ]
+    lines += [f"note: {note}" for note in result["notes"]]
+    return "\n".join(lines)
