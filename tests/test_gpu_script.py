@@ -68,3 +68,23 @@ def test_gpu_script_at_smoke_scale_on_cpu(tmp_path):
     assert "resuming run-resnet20.tar.gz" in log and "resnet20: reusing the finished run" in log
     config = json.loads((tmp_path / "work2" / "full" / "runs" / "resnet20" / "config.json").read_text())
     assert config["data"] == str(tmp_path / "work2" / "data" / "tiny-cifar")  # pointed at the new machine's copy
+
+
+def test_gpu_bench_script_on_cpu(tmp_path):
+    tarball, out = jpeg_folder_tarball(tmp_path), tmp_path / "out"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "MODEL": "resnet18",
+           "RESOLUTION": "32", "BATCH": "4", "MODES": "optimized-fp32", "COMPILE": "0", "FAST_EPOCHS": "1", "INSTALL": "0",
+           "WORK": str(tmp_path / "work"), "RESNETS_CACHE": str(tmp_path / "cache")}
+    done = subprocess.run(["bash", "scripts/gpu-bench.sh", str(tarball), str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=400)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["fast-metrics.jsonl", "fast-results.json", "infer.json", "log.txt",
+                                                     "step.json"]
+    step, infer = (json.loads((out / f"{name}.json").read_text()) for name in ("step", "infer"))
+    assert [r["mode"] for r in step["rows"]] == ["torchvision-fp32", "resnets"] and step["settings"]["batch_size"] == 4
+    assert [r["mode"] for r in infer["rows"]] == ["torchvision-eager-fp32", "optimized-fp32"]
+    assert infer["settings"]["batch_size"] == 2
+    results = json.loads((out / "fast-results.json").read_text())
+    assert results["recipe"] == "fast" and results["epochs"] == 1
+    log = (out / "log.txt").read_text()
+    assert "ratio: images/s over torchvision-fp32's" in log and "ratio: images/s over torchvision-eager-fp32's" in log
