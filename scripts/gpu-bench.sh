@@ -29,18 +29,9 @@ resolution=${RESOLUTION:-224}
 batch=${BATCH:-128}
 work=${WORK:-/tmp/resnets-bench}
 export RESNETS_CACHE=$work/cache PYTHONUNBUFFERED=1
-mkdir -p "$out" "$work/data"
-start=$SECONDS
-resnets=(python3 -m resnets)
+mkdir -p "$out"
+source "$(dirname "$0")/gpu-lib.sh"
 
-say() { echo "[$((SECONDS - start))s] $*" | tee -a "$out/log.txt"; }
-step() {  # a time limit, then the command; its output (stdout, stderr) goes to the log
-    local limit=$1
-    shift
-    say "\$ $*"
-    timeout -s INT -k 10 "$limit" "$@" 2>&1 | tee -a "$out/log.txt"
-    return "${PIPESTATUS[0]}"
-}
 # The same benchmark as a table in the log and as JSON in OUTDIR/NAME.json.
 bench() {
     local limit=$1 name=$2
@@ -51,14 +42,8 @@ bench() {
             "$out/$name.json" | tee -a "$out/log.txt"
 }
 
-if [ "${INSTALL:-1}" = 1 ] && say "installing resnets from $(pwd)" && ! python3 -m pip install -q --no-deps --no-build-isolation -e . >>"$out/log.txt" 2>&1; then
-    say "pip install failed: running from src/ instead"
-    export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
-fi
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/log.txt"
-tar xzf "$tarball" -C "$work/data"
-data=$(find "$work/data" -mindepth 1 -maxdepth 1 -type d | head -1)
-say "data: $data"
+install_checkout
+unpack_data "$tarball"
 
 compile=(--compile) no_compile=()
 [ "${COMPILE:-1}" = 1 ] || { compile=(); no_compile=(--no-compile); }

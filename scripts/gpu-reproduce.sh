@@ -37,21 +37,9 @@ runs=${RUNS:-6}
 smoke_iterations=${SMOKE_ITERATIONS:-400}
 work=${WORK:-/tmp/resnets-gpu}
 export RESNETS_CACHE=$work/cache PYTHONUNBUFFERED=1
-mkdir -p "$out" "$work/data"
-start=$SECONDS
-
-resnets=(python3 -m resnets)
-
-say() { echo "[$((SECONDS - start))s] $*" | tee -a "$out/log.txt"; }
+mkdir -p "$out"
+source "$(dirname "$0")/gpu-lib.sh"
 left() { echo $((budget - (SECONDS - start))); }
-# Run a step with a time limit, its output in the log; its exit status is returned.
-step() {
-    local limit=$1
-    shift
-    say "\$ $*"
-    timeout -s INT -k 10 "$limit" "$@" 2>&1 | tee -a "$out/log.txt"
-    return "${PIPESTATUS[0]}"
-}
 # One tarball per run, written atomically: finished runs without their checkpoints folder.
 pack() {
     local dir key
@@ -67,17 +55,9 @@ pack() {
     done
 }
 
-if [ "${INSTALL:-1}" = 1 ] && say "installing resnets from $(pwd)" && ! python3 -m pip install -q --no-deps --no-build-isolation -e . >>"$out/log.txt" 2>&1; then
-    say "pip install failed: running from src/ instead"
-    export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
-fi
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/log.txt"
-python3 -c "import torch, platform; print('torch', torch.__version__, '| python', platform.python_version(), '|',
-           torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')" | tee -a "$out/log.txt"
+install_checkout
 cuda=$(python3 -c "import torch; print(int(torch.cuda.is_available()))")
-tar xzf "$tarball" -C "$work/data"
-data=$(find "$work/data" -mindepth 1 -maxdepth 1 -type d | head -1)
-say "data: $data"
+unpack_data "$tarball"
 
 if [ "$cuda" = 1 ] && [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null; then
     export CUDA_MPS_PIPE_DIRECTORY=$work/mps CUDA_MPS_LOG_DIRECTORY=$work/mps-log
