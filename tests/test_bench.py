@@ -47,8 +47,9 @@ def test_infer_times_every_mode_with_every_column(capsys):
     assert result["machine"]["native_bf16"] == has_native_bf16()
     assert result["settings"]["model"] == "resnet20" and result["settings"]["batch_size"] == 2
     assert result["settings"]["mult_adds_per_image"] == RESNET20_MULT_ADDS
-    bf16 = ["optimized-bf16"] if has_native_bf16() else []
-    expected = ["eager-fp32", "optimized-fp32", *bf16, "compiled", "onnxruntime"]
+    native = has_native_bf16()
+    expected = ["eager-fp32", "optimized-fp32", *["optimized-bf16"] * native, "compiled-fp32", *["compiled-bf16"] * native,
+                "onnxruntime"]
     assert [row["mode"] for row in result["rows"]] == expected
     # torchvision has no resnet20: our eager model is the baseline, and the notes say so.
     assert result["settings"]["baseline"] == "eager-fp32" and result["rows"][0]["ratio"] == 1

@@ -55,6 +55,15 @@ def test_folds_torchvisions_own_resnet():
     assert ((optimize_for_inference(model)(x) - expected).norm() / expected.norm()).item() < 1e-4
 
 
+def test_compiled_with_freezing_keeps_the_outputs():
+    model = trained_statistics(resnets.create_model("resnet20", shortcut="B"))
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+    got = optimize_for_inference(model, compile=True)(x)
+    assert got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_bf16_is_close_and_fp16_needs_a_gpu():
     model = trained_statistics(resnets.create_model("resnet20"))
     x = torch.randn(4, 3, 32, 32)

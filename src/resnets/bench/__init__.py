@@ -17,8 +17,8 @@ Each returns, and ``--json`` prints, one JSON object:
   ``batch_size``, ``rounds``, ``steps``, ``warmup``, ``lr``, ``momentum``, ``weight_decay``,
   ``mult_adds_per_image``, ``baseline``.
 - ``rows``: one object per mode, the baseline first. infer: ``mode`` (torchvision-eager-fp32,
-  eager-fp32, optimized-fp32, optimized-bf16, compiled, onnxruntime), ``precision`` (fp32 or bf16),
-  ``images_per_s`` (at ``batch_size``), ``latency_ms_p50`` and ``latency_ms_p90`` (batch 1),
+  eager-fp32, optimized-fp32, optimized-bf16, compiled-fp32, compiled-bf16, onnxruntime),
+  ``precision`` (fp32 or bf16), ``images_per_s`` (at ``batch_size``), ``latency_ms_p50`` and ``latency_ms_p90`` (batch 1),
   ``ratio`` (images/s over the baseline's), ``gflops`` (achieved, 2 FLOPs per multiply-add),
   ``peak_fraction`` (of the matmul peak of its precision), ``max_rel_error`` (largest difference from
   our eager fp32 model's output, over its largest value). train: ``mode`` (resnets, torchvision),

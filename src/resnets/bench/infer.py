@@ -1,5 +1,5 @@
 """``resnets bench infer``: images/s at a batch size and batch-1 latency of one model in each way
-of running it (eager, batch norms folded, bf16, compiled, onnxruntime), beside torchvision's same
+of running it (eager, batch norms folded, bf16, compiled with freezing, onnxruntime), beside torchvision's same
 model, all measured in one run, interleaved, and held against the machine's matmul peak."""
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from ..models.summary import _giga, summarize
 from ..training.distributed import resolve_device
 from .measure import describe, format_columns, machine, matmul, median, native_bf16, number, percentile, timed
 
-MODES = ("torchvision-eager-fp32", "eager-fp32", "optimized-fp32", "optimized-bf16", "compiled", "onnxruntime")
-OPTIONAL = ("compiled", "onnxruntime")  # left out, with a note, where they cannot run here
+MODES = ("torchvision-eager-fp32", "eager-fp32", "optimized-fp32", "optimized-bf16", "compiled-fp32", "compiled-bf16",
+         "onnxruntime")
+OPTIONAL = ("compiled-fp32", "compiled-bf16", "onnxruntime")  # left out, with a note, where they cannot run here
 
 
 @dataclass
@@ -136,17 +137,15 @@ def build_modes(name: str, resolution: int, device: torch.device, wanted: list[s
         wanted = ["eager-fp32", *wanted]
     if "eager-fp32" in wanted:
         modes.append(Mode("eager-fp32", "fp32", inference(ours)))
-    optimized = optimize_for_inference(ours) if {"optimized-fp32", "compiled"} & set(wanted) else None
-    if "optimized-fp32" in wanted:
-        modes.append(Mode("optimized-fp32", "fp32", optimized))
-    if "optimized-bf16" in wanted:
-        if native_bf16(device):
-            modes.append(Mode("optimized-bf16", "bf16", optimize_for_inference(ours, dtype="bf16")))
-        else:
-            notes.append("optimized-bf16: left out, the CPU has no native bf16 (avx512_bf16 or amx_bf16)")
-    if "compiled" in wanted:
-        compiled = torch.compile(optimized, dynamic=False)  # one static graph per batch size
-        modes.append(Mode("compiled", "fp32", compiled))
+    bf16 = native_bf16(device)
+    if {"optimized-bf16", "compiled-bf16"} & set(wanted) and not bf16:
+        notes.append("optimized-bf16, compiled-bf16: left out, the CPU has no native bf16 (avx512_bf16 or amx_bf16)")
+    for precision in ("fp32", "bf16"):
+        if f"optimized-{precision}" in wanted and (precision == "fp32" or bf16):
+            modes.append(Mode(f"optimized-{precision}", precision, optimize_for_inference(ours, dtype=precision)))
+    for precision in ("fp32", "bf16"):  # compiled with freezing, one static graph per batch size
+        if f"compiled-{precision}" in wanted and (precision == "fp32" or bf16):
+            modes.append(Mode(f"compiled-{precision}", precision, optimize_for_inference(ours, dtype=precision, compile=True)))
     if "onnxruntime" in wanted:
         session = onnx_session(ours, name, resolution, device, tmp, notes)
         if session is not None:

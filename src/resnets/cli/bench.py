@@ -21,7 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     infer = what.add_parser("infer", help="images/s and batch-1 latency of each inference mode beside torchvision's model",
                             description="Time a model in the modes eager-fp32, optimized-fp32 (batch norms folded, "
                             "channels_last), optimized-bf16 (where the CPU has avx512_bf16 or amx_bf16, or on a GPU), "
-                            "compiled (torch.compile of the optimized model) and onnxruntime, beside torchvision's same "
+                            "compiled-fp32 and compiled-bf16 (the optimized model through torch.compile with freezing, which "
+                            "fuses each convolution with the ReLU and addition after it) and onnxruntime, beside torchvision's same "
                             "model in eager fp32 (our eager model where torchvision has none), round-robin over the "
                             "modes for several rounds (medians), with a large matmul in fp32 and bf16 timed in the "
                             "same rounds as the machine's peak.")

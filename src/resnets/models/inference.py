@@ -52,10 +52,16 @@ class InferenceModel(nn.Module):
 
 
 def optimize_for_inference(model: nn.Module, dtype: Optional[Union[str, torch.dtype]] = None,
-                           device: Optional[Union[str, torch.device]] = None) -> InferenceModel:
+                           device: Optional[Union[str, torch.device]] = None, compile: bool = False) -> nn.Module:
     """A copy of ``model`` for inference: batch norms folded, channels_last, weights in ``dtype``
     (``None``/``"fp32"``, ``"bf16"`` or ``"fp16"``; fp16 on GPUs only) on ``device`` (default: the
-    model's). In fp32 its outputs equal the model's in eval mode up to rounding (about 1e-6 relative)."""
+    model's). In fp32 its outputs equal the model's in eval mode up to rounding (about 1e-6 relative).
+
+    ``compile=True`` also compiles it with ``torch.compile`` and freezing: the weights become
+    constants, so that inductor prepacks them for oneDNN and fuses each convolution with the ReLU
+    and addition after it (PyTorch's recipe for CPU inference; in bf16 those elementwise passes
+    otherwise take about a third of resnet50's time here, docs/BENCHMARKS.md). One graph per input
+    shape, compiled at its first call."""
     dtype = {None: torch.float32, "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}.get(dtype, dtype)
     if dtype not in (torch.float32, torch.bfloat16, torch.float16):
         raise UserError(f"unsupported inference dtype {dtype}; valid: fp32, bf16, fp16")
@@ -64,4 +70,7 @@ def optimize_for_inference(model: nn.Module, dtype: Optional[Union[str, torch.dt
         raise UserError("fp16 inference needs a GPU; on a CPU use bf16 (fast where the CPU has AVX512-BF16 or AMX)")
     network = fold_batch_norms(copy.deepcopy(model).eval())
     network = network.to(device=device, dtype=dtype, memory_format=torch.channels_last)
-    return InferenceModel(network, dtype).eval()
+    optimized = InferenceModel(network, dtype).eval()
+    if compile:
+        return torch.compile(optimized, dynamic=False, options={"freezing": True})
+    return optimized
