@@ -4,6 +4,7 @@ distributed training, eval and predict, and the command line's error paths."""
 import json
 import os
 import re
+import shutil
 import socket
 
 import pytest
@@ -16,7 +17,8 @@ from resnets.cli import main
 from resnets.data import DeviceLoader, load_data
 from resnets.training import Diverged, load_model, make_config, train
 from resnets.training.recipes import RECIPES
-from resnets.training.trainer import make_scheduler
+from resnets.hardware import can_compile
+from resnets.training.trainer import COMPILE_MIN_STEPS, compiles, make_scheduler
 
 
 def small(out, **overrides):
@@ -265,6 +267,23 @@ def test_auto_precision_is_bf16_where_the_cpu_computes_it_natively(tmp_path):
     native = bool(flags & {"avx512_bf16", "amx_bf16"})
     run = train(small(tmp_path, epochs=1, precision="auto"))
     assert run.results["precision"] == ("bf16" if native else "fp32")
+
+
+def test_compile_auto_waits_for_a_run_long_enough_to_repay_it(tmp_path):
+    cpu = torch.device("cpu")
+    assert not compiles("auto", COMPILE_MIN_STEPS - 1, cpu)
+    assert compiles("auto", COMPILE_MIN_STEPS, cpu) == can_compile(cpu)
+    assert compiles(True, 1, cpu) and not compiles(False, 10 ** 6, cpu)
+    if shutil.which("g++"):  # what inductor builds its CPU kernels with
+        assert can_compile(cpu)
+    run = train(small(tmp_path, epochs=1))  # the fast recipe (compile "auto"), 16 steps
+    assert run.config.compile == "auto" and run.results["compiled"] is False
+
+
+def test_a_compiled_run_trains(tmp_path, capsys):
+    run = train(small(tmp_path, epochs=2, compile=True, precision="fp32"))
+    assert run.results["compiled"] is True and run.results["test_top1"] > 0.3
+    assert "fp32 on cpu, compiled;" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

@@ -1,5 +1,6 @@
-"""What the machine computes natively: the CPU's name and flags, and whether bf16 arithmetic is
-native there (where it is not, bf16 is emulated and slower than fp32)."""
+"""What the machine computes natively: the CPU's name and flags, whether bf16 arithmetic is
+native there (where it is not, bf16 is emulated and slower than fp32), and whether
+``torch.compile`` can build kernels for it."""
 
 from __future__ import annotations
 
@@ -36,3 +37,16 @@ def native_bf16(device: torch.device) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported()
     return bool(cpu_info()[1] & set(BF16_FLAGS))
+
+
+def can_compile(device: torch.device) -> bool:
+    """Whether ``torch.compile`` can build kernels for ``device``: on a CPU, inductor needs a C++
+    compiler; CUDA builds of torch bring Triton for GPUs."""
+    if device.type == "cuda":
+        return True
+    try:  # inductor's own search for a compiler (private, hence the broad guard)
+        from torch._inductor.cpp_builder import get_cpp_compiler
+        get_cpp_compiler()
+        return True
+    except Exception:
+        return False

@@ -73,7 +73,7 @@ def bench_train(data: str, model: str = "resnet20", iterations: int = 400, batch
         "iterations": run.results["iterations"],
         "test_accuracy": run.results["test_top1"],
     }
-    if config.compile:
+    if run.results["compiled"]:
         notes.append("resnets: compiled (torch.compile); the compilation is part of the timed steps")
 
     theirs = torchvision_run(model, train_dir, test_dir, size, arrays.crop_padding, arrays.flip, mean, std,

@@ -63,7 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     machine.add_argument("--device", default=None, help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
     machine.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], help="autocast precision (auto: bf16 where it is native: CUDA GPUs, CPUs with AVX512-BF16 or AMX; else fp32)")
     machine.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="channels_last memory format")
-    machine.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    machine.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                         help="torch.compile the model (CUDA graphs on a GPU); the fast recipe compiles runs of "
+                         "2,000 steps or more where a compiler is available")
     machine.add_argument("--sync-bn", action="store_true", default=None, help="SyncBatchNorm across processes")
     machine.add_argument("--workers", type=int, metavar="N", help="data loading workers (image folders)")
     machine.add_argument("--seed", type=int, metavar="N", default=None, help="seed of the weights, shuffling and augmentation (default: 0)")

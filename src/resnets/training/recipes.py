@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal, Optional, Union
 
 from ..errors import UserError
 
@@ -49,7 +49,7 @@ class TrainConfig:
     device: str = "auto"
     precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"  # "auto": bf16 where native (CUDA, AVX512-BF16, AMX)
     channels_last: bool = False
-    compile: bool = False
+    compile: Union[bool, Literal["auto"]] = False  # "auto": where it pays for itself (trainer.compiles)
     sync_bn: bool = False
     workers: int = 4
     seed: int = 0
@@ -88,12 +88,12 @@ RECIPES: dict[str, dict[str, Any]] = {
         label_smoothing=0.0, precision="auto", channels_last=True,
     ),
     # Not in the paper: a short schedule for when time matters (one-cycle learning rate, label
-    # smoothing, Nesterov momentum, channels_last; bf16 on GPUs and on CPUs with native bf16).
-    # docs/README say what it reaches.
+    # smoothing, Nesterov momentum, channels_last; bf16 on GPUs and on CPUs with native bf16;
+    # compiled for runs long enough to repay the compilation). docs/README say what it reaches.
     "fast": dict(
         epochs=30, iterations=None, batch_size=256, lr=0.4, momentum=0.9, nesterov=True,
         weight_decay=5e-4, schedule="onecycle", milestones=(), warmup_lr=None, label_smoothing=0.1,
-        normalize="channel", precision="auto", channels_last=True,
+        normalize="channel", precision="auto", channels_last=True, compile="auto",
     ),
 }
 
@@ -132,5 +132,7 @@ def validate(config: TrainConfig) -> None:
         raise UserError(f"unknown schedule {config.schedule!r}; valid: step, onecycle, cosine, plateau")
     if config.precision not in ("fp32", "bf16", "fp16", "auto"):
         raise UserError(f"unknown precision {config.precision!r}; valid: fp32, bf16, fp16, auto")
+    if config.compile not in (True, False, "auto"):
+        raise UserError(f"compile must be true, false or \"auto\", got {config.compile!r}")
     if config.normalize not in ("pixel", "channel"):
         raise UserError(f"unknown normalization {config.normalize!r}; valid: pixel, channel")

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ..data import DeviceLoader, FolderData, channel_stats, folder_loaders, load_data, pixel_mean
 from ..errors import UserError
 from ..files import atomic_write
-from ..hardware import native_bf16
+from ..hardware import can_compile, native_bf16
 from ..models import ResNet, model_config
 from . import checkpoint
 from .distributed import Context, all_reduce_sum, barrier, setup
@@ -169,6 +169,21 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
+# "auto" compiles runs of this many steps or more: compiling resnet20's training step took about
+# 30 s on 2 CPU cores and made each step 1.36x faster in bf16 (docs/BENCHMARKS.md), so a few
+# hundred steps repay it; 2,000 leaves a margin for bigger nets and slower compilers, and keeps
+# short runs (tests, demos) from waiting on a compiler.
+COMPILE_MIN_STEPS = 2_000
+
+
+def compiles(compile: Union[bool, str], total_steps: int, device: torch.device) -> bool:
+    """Whether a run compiles its model: as asked, or for ``"auto"`` where a compiler is there and
+    the run is long enough to repay the compilation."""
+    if compile == "auto":
+        return total_steps >= COMPILE_MIN_STEPS and can_compile(device)
+    return bool(compile)
+
+
 def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, x: torch.Tensor,
                   y: torch.Tensor, precision: str, label_smoothing: float = 0.0,
                   cuda_graphs: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -208,14 +223,6 @@ class Trainer:
         self.model: nn.Module = self.net  # what the forward pass calls: maybe wrapped for DDP, compiled
         if ctx.distributed:
             self.model = nn.parallel.DistributedDataParallel(self.net, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
-        # On CUDA, "reduce-overhead" replays each step's kernels as CUDA graphs: small CIFAR nets
-        # are otherwise bound by kernel launches. Evaluation then runs the eager net, so that only
-        # the training graph is compiled; otherwise it goes through the wrapper (DDP broadcasts the
-        # batch norm statistics of rank 0 in its forward).
-        self.cuda_graphs = config.compile and ctx.device.type == "cuda" and not ctx.distributed
-        if config.compile:
-            self.model = torch.compile(self.model, mode="reduce-overhead" if self.cuda_graphs else None)
-        self.eval_model = self.net if self.cuda_graphs else self.model
         if ctx.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input shapes: pick the fastest kernels once
 
@@ -228,6 +235,15 @@ class Trainer:
         self.total_steps = config.iterations or config.epochs * self.steps_per_epoch
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.scheduler = make_scheduler(config, self.optimizer, self.total_steps)
+        # On CUDA, "reduce-overhead" replays each step's kernels as CUDA graphs: small CIFAR nets
+        # are otherwise bound by kernel launches. Evaluation then runs the eager net, so that only
+        # the training graph is compiled; otherwise it goes through the wrapper (DDP broadcasts the
+        # batch norm statistics of rank 0 in its forward).
+        self.compiled = compiles(config.compile, self.total_steps, ctx.device)
+        self.cuda_graphs = self.compiled and ctx.device.type == "cuda" and not ctx.distributed
+        if self.compiled:
+            self.model = torch.compile(self.model, mode="reduce-overhead" if self.cuda_graphs else None)
+        self.eval_model = self.net if self.cuda_graphs else self.model
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.precision == "fp16")
         self.epoch = self.step = 0
         self.elapsed = 0.0
@@ -383,7 +399,7 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
         print(f"training {config.model} on {config.data} ({len(trainer.pipe.classes)} classes) with recipe {config.recipe}: "
               f"{trainer.total_steps} iterations, {trainer.epochs} epochs, {trainer.precision} on {ctx.device}"
               f"{f' x {ctx.world_size} processes' if ctx.distributed else ''}"
-              f"{', compiled (CUDA graphs)' if trainer.cuda_graphs else ', compiled' if config.compile else ''}; "
+              f"{', compiled (CUDA graphs)' if trainer.cuda_graphs else ', compiled' if trainer.compiled else ''}; "
               f"run directory {run_dir}", flush=True)
     show_progress = ctx.is_main and (sys.stderr.isatty() if progress is None else progress)
 
@@ -418,7 +434,7 @@ def finish(trainer: Trainer, run_dir: Path, record: dict[str, Any]) -> dict[str,
         "test_top1": 1 - record["test_error"], "test_top5": None if top5 is None else 1 - top5,
         "test_error": record["test_error"], "epochs": trainer.epochs, "iterations": trainer.step,
         "wall_time_s": trainer.elapsed, "processes": ctx.world_size, "precision": trainer.precision,
-        "device": torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "compiled": trainer.compiled, "device": torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
     }
     atomic_write(run_dir / RESULTS, lambda tmp: Path(tmp).write_text(json.dumps(results, indent=2)))
     plot_runs([run_dir], run_dir / CURVES, labels=[config.model], title=f"{config.model} on {Path(config.data).name}")
