@@ -13,7 +13,7 @@ from ..models import list_models
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="inference and training speed beside torchvision's, measured in the same run",
                        description="Benchmarks whose peers are measured in the same run: `bench infer` (images/s, "
-                       "latency, GFLOP/s and the fraction of the matmul peak, in each inference mode) and `bench train` "
+                       "latency, GFLOP/s and the fraction of the matmul peak, in each inference mode), `bench train` "
                        "(our training pipeline against torchvision's usual one, with each run's test accuracy) and `bench step` "
                        "(the training step alone against torchvision's reference loop).")
     what = p.add_subparsers(dest="benchmark", metavar="BENCHMARK", required=True)
