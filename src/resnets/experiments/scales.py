@@ -40,7 +40,8 @@ SCALES = {
     # Training error falls well below 50% on a small subset trained for many epochs (51 epochs of
     # 10k images). Depths 20 and 32: at lr 0.1 a deeper ResNet starts slower (measured at full
     # scale: ResNet-32 passes ResNet-20 after about 3k iterations, ResNet-56 only after about 8k),
-    # so 56 layers would need a schedule several times longer to show the residual half of Fig. 6.
+    # so 56 layers would need a schedule several times longer. Measured (docs/REPRODUCTION.md):
+    # both halves of Fig. 6 and both orderings of Fig. 7 show; about an hour for `degradation`.
     "cpu": Scale("cpu", iterations=4_000, batch_size=128, train_subset=10_000, test_subset=2_000, depths=(20, 32),
                  table=(20, 32, 44, 56)),
     "full": Scale("full", iterations=64_000, batch_size=128, table=(20, 32, 44, 56, 110, 1202)),
