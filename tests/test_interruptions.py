@@ -1,6 +1,12 @@
 """Short runs, runs killed before their first checkpoint, and Ctrl-C (issue 8, items 1, 2 and 6)."""
 
 import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -71,6 +77,26 @@ def test_ctrl_c_prints_the_resume_command(tmp_path, monkeypatch, capsys):
     assert (tmp_path / "checkpoints" / "last_state.pt").is_file()
 
 
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_a_signal_stops_a_background_run_keeping_its_checkpoint(tmp_path, sig):
+    # Started as `resnets train ... &` from a script: SIGINT ignored, as a shell does for background
+    # commands. SIGINT and SIGTERM (kill, timeout, a scheduler) must still stop it as Ctrl-C does.
+    ignore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "resnets", "train", "--epochs", "500", "--out", str(tmp_path)],
+                         preexec_fn=ignore_sigint, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (tmp_path / "checkpoints" / "last_state.pt").is_file() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        p.send_signal(getattr(signal, sig))
+        _, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 130, err
+    assert err.strip().splitlines()[-1].endswith(f"continue with: resnets train --resume {tmp_path}")
+
+
 def test_a_config_that_is_not_a_training_configuration_is_refused(tmp_path, capsys):
     (tmp_path / "config.json").write_text(json.dumps({"model": "resnet20", "wings": 2}))
     assert main(["train", "--resume", str(tmp_path)]) == 2
@@ -122,12 +148,6 @@ sys.exit(main(sys.argv[3:]))
 
 
 def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_weights(tmp_path):
-    import os
-    import random
-    import signal
-    import subprocess
-    import sys
-
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     train_args = ["train", "--recipe", "cifar", "--epochs", "5", "--batch-size", "128"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from typing import Optional, Sequence
 
@@ -29,7 +30,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def stop_on_signals() -> None:
+    """Make Ctrl-C and SIGTERM (``kill``, ``timeout``, a scheduler's time limit) raise
+    KeyboardInterrupt: training then says what it kept and how to continue, and ``reproduce``
+    stops its jobs rather than leave them running. SIGINT is reset too, because a shell that starts
+    a command in the background (``cmd &`` in a script) starts it with SIGINT ignored."""
+    def terminate(signum, frame):
+        raise KeyboardInterrupt("terminated")
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, terminate)
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The command line; ``argv`` None: the process's own (and its signals handled as above)."""
+    if argv is None:
+        stop_on_signals()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
