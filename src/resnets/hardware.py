@@ -39,6 +39,12 @@ def native_bf16(device: torch.device) -> bool:
     return bool(cpu_info()[1] & set(BF16_FLAGS))
 
 
+def auto_precision(device: torch.device) -> str:
+    """What precision ``"auto"`` trains in: bf16 autocast where bf16 is native, fp32 elsewhere,
+    where bf16 would be emulated and slower."""
+    return "bf16" if native_bf16(device) else "fp32"
+
+
 def can_compile(device: torch.device) -> bool:
     """Whether ``torch.compile`` can build kernels for ``device``: on a CPU, inductor needs a C++
     compiler; CUDA builds of torch bring Triton for GPUs."""

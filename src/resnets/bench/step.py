@@ -16,7 +16,7 @@ import torch.nn.functional as F
 import torchvision
 
 from ..errors import UserError, one_line
-from ..hardware import native_bf16
+from ..hardware import auto_precision
 from ..models import create_model
 from ..models.summary import _giga, summarize
 from ..training.distributed import resolve_device
@@ -118,7 +118,7 @@ def ours(model: str, x: torch.Tensor, y: torch.Tensor, device: torch.device, com
     """Our training step as the trainer takes it with ``--precision auto --channels-last``
     (and ``--compile``: CUDA graphs on a GPU)."""
     net = create_model(model).to(device, memory_format=torch.channels_last).train()
-    precision = "bf16" if native_bf16(device) else "fp32"
+    precision = auto_precision(device)
     cuda_graphs = compiled and device.type == "cuda"
     forward = torch.compile(net, mode="reduce-overhead" if cuda_graphs else None) if compiled else net
     optimizer, scaler = sgd(net), torch.amp.GradScaler(device.type, enabled=False)

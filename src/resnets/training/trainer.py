@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ..data import DeviceLoader, FolderData, channel_stats, folder_loaders, load_data, pixel_mean
 from ..errors import UserError
 from ..files import atomic_write
-from ..hardware import can_compile, native_bf16
+from ..hardware import auto_precision, can_compile
 from ..models import ResNet, model_config
 from . import checkpoint
 from .distributed import Context, all_reduce_sum, barrier, setup
@@ -169,8 +169,8 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-# "auto" compiles runs of this many steps or more: compiling resnet20's training step took about
-# 30 s on 2 CPU cores and made each step 1.36x faster in bf16 (docs/BENCHMARKS.md), so a few
+# "auto" compiles runs of this many steps or more: compiling resnet20's training step cost about
+# 35 s on 2 CPU cores and made each step 1.36x faster in bf16 (docs/BENCHMARKS.md), so a few
 # hundred steps repay it; 2,000 leaves a margin for bigger nets and slower compilers, and keeps
 # short runs (tests, demos) from waiting on a compiler.
 COMPILE_MIN_STEPS = 2_000
@@ -209,7 +209,7 @@ class Trainer:
         self.config, self.ctx = config, ctx
         # "auto": bf16 autocast where bf16 arithmetic is native (CUDA GPUs, CPUs with AVX512-BF16
         # or AMX), fp32 elsewhere, where bf16 would be emulated and slower.
-        self.precision = config.precision if config.precision != "auto" else ("bf16" if native_bf16(ctx.device) else "fp32")
+        self.precision = config.precision if config.precision != "auto" else auto_precision(ctx.device)
         seed_everything(config.seed)
         self.pipe = build_pipeline(config, ctx)
         classes = self.pipe.classes
