@@ -9,18 +9,21 @@
 #    (CUDA graphs), then `resnets eval` and `resnets predict` of the result;
 # 3. `resnets reproduce all --scale full --jobs $JOBS`: resnet20, resnet56, resnet32, resnet44,
 #    resnet110, plain20, plain56, ... in that order, $JOBS at a time; beside them, the independent
-#    ResNet-20 of scripts/reference_cifar.py on the same data (fp32, torchvision's pipeline);
+#    ResNet-20 of scripts/reference_cifar.py on the same data (fp32, torchvision's pipeline), and
+#    our resnet20 in fp32 (run resnet20-fp32), to compare with the jobs' bf16;
 # 4. every 20 s and at the end, one tarball per run in OUTDIR (run-KEY.tar.gz: config, metrics,
 #    results, final weights; the last checkpoint of a run not yet finished, so it can be resumed
-#    with `resnets train --resume`), and OUTDIR/log.txt.
+#    with `resnets train --resume`), and OUTDIR/log.txt. Runs that were finished before the script
+#    started (resumed from RESUME_FROM, or left in WORK by an earlier call) get none.
 #
 # Settings (environment): BUDGET seconds for the whole script (default 540), SCALE (full; smoke
 # for a test on a CPU), EXPERIMENT (all, or one experiment: its runs only), JOBS (4), RUNS (how
 # many runs get a tarball, in priority order: 6), REFERENCE (1: train the independent ResNet-20 too),
+# FP32 (1: train resnet20-fp32 too), SMOKE (1; 0 skips the smoke test, on a machine that passed it),
 # RESUME_FROM (a folder of run-KEY.tar.gz from an earlier call: those runs continue where they
 # stopped), SMOKE_ITERATIONS (400), INSTALL (1; 0 when resnets is installed already), WORK (scratch folder, default /tmp/resnets-gpu), MPS (1: run the jobs under CUDA's Multi-Process
 # Service when it starts, so that their kernels share the GPU at once rather than by turns).
-# Runs already in WORK are resumed, not restarted.
+# Runs already in WORK are resumed, not restarted: a second call on the same machine continues.
 set -uo pipefail
 
 if [ $# -ne 2 ]; then
@@ -43,9 +46,9 @@ left() { echo $((budget - (SECONDS - start))); }
 # One tarball per run, written atomically: finished runs without their checkpoints folder.
 pack() {
     local dir key
-    for key in $(python3 -c "from resnets.experiments import PRIORITY; print(*PRIORITY[:$runs])") reference-resnet20; do
+    for key in $(python3 -c "from resnets.experiments import PRIORITY; print(*PRIORITY[:$runs])") reference-resnet20 resnet20-fp32; do
         dir=$work/full/runs/$key
-        [ -d "$dir" ] || continue
+        [ -d "$dir" ] && [[ " $done_before " != *" $key "* ]] || continue
         if [ -f "$dir/results.json" ]; then
             tar czf "$out/run-$key.tar.gz.tmp" --warning=no-file-changed -C "$work/full/runs" --exclude=checkpoints "$key"
         else
@@ -76,21 +79,26 @@ fi
 # CIFAR-10, its evaluation, and the start of the next). The first also decodes and
 # caches the data set for every later run.
 smoke=(--model resnet20 --data "$data" --recipe cifar --iterations "$smoke_iterations" --precision bf16 --channels-last)
-step 120 "${resnets[@]}" train "${smoke[@]}" --out "$work/smoke/eager"
 compile=()
-if [ "$cuda" = 1 ]; then
-    if step 180 "${resnets[@]}" train "${smoke[@]}" --compile --out "$work/smoke/compiled"; then
-        compile=(--compile)
-    else
-        say "the compiled smoke run failed: the full runs go without --compile"
-    fi
+if [ "${SMOKE:-1}" = 0 ]; then
+    [ "$cuda" = 1 ] && compile=(--compile)
+    say "no smoke test (SMOKE=0); full runs with: ${compile[*]:-no --compile}"
 else
-    say "no CUDA device: --compile (CUDA graphs) is not tried"
+    step 120 "${resnets[@]}" train "${smoke[@]}" --out "$work/smoke/eager"
+    if [ "$cuda" = 1 ]; then
+        if step 180 "${resnets[@]}" train "${smoke[@]}" --compile --out "$work/smoke/compiled"; then
+            compile=(--compile)
+        else
+            say "the compiled smoke run failed: the full runs go without --compile"
+        fi
+    else
+        say "no CUDA device: --compile (CUDA graphs) is not tried"
+    fi
+    checked=$work/smoke/eager
+    [ ${#compile[@]} -gt 0 ] && checked=$work/smoke/compiled
+    step 60 "${resnets[@]}" eval --checkpoint "$checked" --data "$data"
+    step 60 "${resnets[@]}" predict --checkpoint "$checked" --top 2 $(find "$data" -name '*.jpg' | sort | head -3)
 fi
-checked=$work/smoke/eager
-[ ${#compile[@]} -gt 0 ] && checked=$work/smoke/compiled
-step 60 "${resnets[@]}" eval --checkpoint "$checked" --data "$data"
-step 60 "${resnets[@]}" predict --checkpoint "$checked" --top 2 $(find "$data" -name '*.jpg' | sort | head -3)
 
 # 3. The full runs, packed as they go; whatever the budget leaves unfinished stays resumable.
 mkdir -p "$work/full/runs"
@@ -107,14 +115,30 @@ for config in pathlib.Path(sys.argv[1]).glob("*/config.json"):
     config.write_text(json.dumps(values, indent=2))
 PY
 fi
+done_before=$(cd "$work/full/runs" && for d in *; do [ -f "$d/results.json" ] && printf '%s ' "$d"; done)
 reference=$work/full/runs/reference-resnet20
 if [ "${REFERENCE:-1}" = 1 ] && [ ! -f "$reference/results.json" ]; then
     mkdir -p "$reference"
     say "the independent ResNet-20 (scripts/reference_cifar.py) trains beside the jobs; its log: $reference/train.log"
     timeout -s INT $(($(left) - 25)) python3 scripts/reference_cifar.py "$data" "$work/full/runs/reference-resnet20" \
         --iterations "$(python3 -c "from resnets.experiments import SCALES; print(SCALES['$scale'].iterations)")" \
-        --workers 4 >"$reference/train.log" 2>&1 &
+        --workers 6 >>"$reference/train.log" 2>&1 &
     reference_pid=$!
+fi
+fp32_run=$work/full/runs/resnet20-fp32
+if [ "${FP32:-1}" = 1 ] && [ ! -f "$fp32_run/results.json" ]; then
+    # The scale's resnet20 run, but for its precision (and it is kept out of the reports).
+    python3 - "$fp32_run" "$scale" "$data" "${#compile[@]}" <<'PY'
+import pathlib, sys
+from resnets.experiments import SCALES
+from resnets.experiments.runner import prepare, run_config, spec
+run_dir = pathlib.Path(sys.argv[1])
+prepare(run_dir, run_config(spec("resnet20"), SCALES[sys.argv[2]], sys.argv[3], run_dir,
+                            {"precision": "fp32", "compile": sys.argv[4] != "0"}))
+PY
+    say "our resnet20 in fp32 (run resnet20-fp32) trains beside the jobs; its log: $fp32_run/train.log"
+    timeout -s INT $(($(left) - 25)) "${resnets[@]}" train --resume "$fp32_run" >>"$fp32_run/train.log" 2>&1 &
+    fp32_pid=$!
 fi
 ( while sleep 20; do pack; done ) &
 packer=$!
@@ -125,7 +149,7 @@ fi
 say "full runs: scale $scale, $jobs at a time, $(left) s left"
 step $(($(left) - 20)) "${resnets[@]}" reproduce "$experiment" --scale "$scale" --jobs "$jobs" "${compile[@]}" --data "$data" --out "$work/full"
 kill "$packer" ${watcher:-} 2>/dev/null
-wait "$packer" ${reference_pid:-} 2>/dev/null
+wait "$packer" ${reference_pid:-} ${fp32_pid:-} 2>/dev/null
 pack
 for f in "$work"/full/runs/*/results.json; do
     [ -f "$f" ] && python3 -c "import json, sys; r = json.load(open(sys.argv[1])); print(f\"{sys.argv[1].split('/')[-2]:>12}  test error {100 * r['test_error']:.2f}%  {r['iterations']} iterations  {r['wall_time_s'] / 60:.1f} min  {r['precision']}  {r['device']}\")" "$f" | tee -a "$out/log.txt"

@@ -9,7 +9,8 @@ DATA_DIR is an image folder with train/ and test/ (ImageFolder layout). The pipe
 torchvision's usual one: ImageFolder, RandomCrop(32, padding=4), RandomHorizontalFlip, a
 DataLoader with workers; the network is the paper's 6n+2 design with option A shortcuts, written
 out here; SGD with momentum 0.9, weight decay 1e-4, batch 128, lr 0.1 divided by 10 at 50% and
-75% of training, per-pixel mean subtracted, fp32. Writes OUT_DIR/results.json and metrics.jsonl.
+75% of training, per-pixel mean subtracted, fp32. Writes OUT_DIR/results.json and metrics.jsonl,
+and OUT_DIR/checkpoint.pt after every epoch: run the same command again to continue an interrupted run.
 """
 
 from __future__ import annotations
@@ -117,7 +118,16 @@ def main() -> None:
         model.train()
         return wrong / len(test_y)
 
-    step, started, log = 0, time.perf_counter(), open(args.out / "metrics.jsonl", "w")
+    step, record, checkpoint = 0, {"elapsed": 0.0}, args.out / "checkpoint.pt"
+    if checkpoint.is_file():  # written by this script: the weights_only loader reads it
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, record = state["step"], state["record"]
+        torch.set_rng_state(state["rng"])
+        print(f"resumed at iteration {step}", flush=True)
+    started, log = time.perf_counter() - record["elapsed"], open(args.out / "metrics.jsonl", "a" if step else "w")
     while step < args.iterations:
         wrong = seen = 0
         for x, y in loader:
@@ -135,6 +145,10 @@ def main() -> None:
                   "elapsed": time.perf_counter() - started}
         log.write(json.dumps(record) + "\n")
         log.flush()
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                 "step": step, "record": record, "rng": torch.get_rng_state()}
+        torch.save(state, checkpoint.with_suffix(".tmp"))
+        checkpoint.with_suffix(".tmp").replace(checkpoint)
     results = {"model": f"reference resnet{args.depth}", "data": str(args.data), "iterations": step,
                "test_error": record["test_error"], "wall_time_s": record["elapsed"], "precision": "fp32",
                "device": torch.cuda.get_device_name() if device.type == "cuda" else "cpu"}

@@ -45,11 +45,16 @@ def test_gpu_script_at_smoke_scale_on_cpu(tmp_path):
     assert "done: test accuracy" in log and "top-1 error" in log  # smoke training, then eval
     assert log.count(".jpg: ") == 3  # predict, one line per image
     # shortcuts trains plain20, resnet20, resnet20-B and resnet20-C; the first 6 runs of the
-    # priority order get tarballs (here resnet20 and plain20), and so does the independent ResNet-20.
+    # priority order get tarballs (here resnet20 and plain20), and so do the runs beside the jobs:
+    # the independent ResNet-20 and our resnet20 in fp32.
     assert sorted(p.name for p in out.glob("run-*")) == ["run-plain20.tar.gz", "run-reference-resnet20.tar.gz",
-                                                         "run-resnet20.tar.gz"]
+                                                         "run-resnet20-fp32.tar.gz", "run-resnet20.tar.gz"]
     with tarfile.open(out / "run-reference-resnet20.tar.gz") as tar:
         assert json.load(tar.extractfile("reference-resnet20/results.json"))["iterations"] == 24
+    with tarfile.open(out / "run-resnet20-fp32.tar.gz") as tar:
+        fp32 = json.load(tar.extractfile("resnet20-fp32/results.json"))
+        resnet20 = json.load(tar.extractfile("resnet20-fp32/config.json"))
+    assert fp32["iterations"] == 24 and fp32["precision"] == "fp32" and resnet20["milestones"] == [12, 18]
     for key in ("resnet20", "plain20"):
         with tarfile.open(out / f"run-{key}.tar.gz") as tar:
             names = tar.getnames()
@@ -59,13 +64,15 @@ def test_gpu_script_at_smoke_scale_on_cpu(tmp_path):
         assert not any("checkpoints" in n for n in names)  # finished: the final weights suffice
         assert results["iterations"] == 24 and results["test_error"] == last["test_error"]
         assert f"{key}  test error {100 * results['test_error']:.2f}%" in log
-    # A second machine continues from the first one's tarballs: finished runs are reused, not retrained.
-    again = {**env, "WORK": str(tmp_path / "work2"), "RESUME_FROM": str(out), "REFERENCE": "0"}
+    # A second machine continues from the first one's tarballs: finished runs are reused, not retrained
+    # (and, as finished before the call, get no tarball again).
+    again = {**env, "WORK": str(tmp_path / "work2"), "RESUME_FROM": str(out), "REFERENCE": "0", "SMOKE": "0"}
     done = subprocess.run(["bash", "scripts/gpu-reproduce.sh", str(tarball), str(tmp_path / "out2")], cwd=ROOT,
                           env=again, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     log = (tmp_path / "out2" / "log.txt").read_text()
     assert "resuming run-resnet20.tar.gz" in log and "resnet20: reusing the finished run" in log
+    assert "no smoke test (SMOKE=0)" in log and not list((tmp_path / "out2").glob("run-*"))
     config = json.loads((tmp_path / "work2" / "full" / "runs" / "resnet20" / "config.json").read_text())
     assert config["data"] == str(tmp_path / "work2" / "data" / "tiny-cifar")  # pointed at the new machine's copy
 
