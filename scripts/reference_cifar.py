@@ -125,7 +125,7 @@ def main() -> None:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         step, record = state["step"], state["record"]
-        torch.set_rng_state(state["rng"])
+        torch.set_rng_state(state["rng"].cpu())  # map_location moved it with the rest
         print(f"resumed at iteration {step}", flush=True)
     started, log = time.perf_counter() - record["elapsed"], open(args.out / "metrics.jsonl", "a" if step else "w")
     while step < args.iterations:
