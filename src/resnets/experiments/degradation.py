@@ -44,7 +44,7 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Pat
             r = final(dirs[m])
             rows.append((m, pct(r["train_error"]), pct(r["test_error"]), PAPER_TEST_ERROR.get(m, "")))
         else:
-            rows.append((m, progress(dirs[m], scale), "", PAPER_TEST_ERROR.get(m, "")))
+            rows.append((m, progress(dirs[m], scale, "train_error"), progress(dirs[m], scale), PAPER_TEST_ERROR.get(m, "")))
     shallow, deep = min(scale.depths), max(scale.depths)
     ends = [f"{kind}{d}" for kind in ("plain", "resnet") for d in (shallow, deep)]
     if not all(finished(dirs[m]) for m in ends):

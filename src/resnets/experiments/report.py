@@ -43,12 +43,13 @@ def finished(run_dir: Path) -> bool:
     return (run_dir / RESULTS).is_file()
 
 
-def progress(run_dir: Path, scale: Scale) -> str:
-    """What an unfinished run has done so far, for a report's table."""
+def progress(run_dir: Path, scale: Scale, metric: str = "test_error") -> str:
+    """What an unfinished run has done so far, for a report's table: its iterations and its last
+    epoch's ``metric``."""
     if not (run_dir / METRICS).is_file():
         return "not run"
     last = read_metrics(run_dir)[-1]
-    return f"unfinished: {last['step']:,} of {scale.iterations:,} iterations, {pct(last['test_error'])} so far"
+    return f"unfinished: {last['step']:,} of {scale.iterations:,} iterations, {pct(last[metric])} so far"
 
 
 def header(title: str, scale: Scale, data: str, run_dirs: Sequence[Path], command: str) -> str:
