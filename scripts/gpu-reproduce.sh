@@ -46,7 +46,8 @@ left() { echo $((budget - (SECONDS - start))); }
 # One tarball per run, written atomically: finished runs without their checkpoints folder.
 pack() {
     local dir key
-    for key in $(python3 -c "from resnets.experiments import PRIORITY; print(*PRIORITY[:$runs])") reference-resnet20 resnet20-fp32; do
+    # (2>/dev/null: the packer may be killed while this python3 prints)
+    for key in $(python3 -c "from resnets.experiments import PRIORITY; print(*PRIORITY[:$runs])" 2>/dev/null) reference-resnet20 resnet20-fp32; do
         dir=$work/full/runs/$key
         [ -d "$dir" ] && [[ " $done_before " != *" $key "* ]] || continue
         if [ -f "$dir/results.json" ]; then
@@ -127,7 +128,7 @@ if [ "${REFERENCE:-1}" = 1 ] && [ ! -f "$reference/results.json" ]; then
 fi
 fp32_run=$work/full/runs/resnet20-fp32
 if [ "${FP32:-1}" = 1 ] && [ ! -f "$fp32_run/results.json" ]; then
-    # The scale's resnet20 run, but for its precision (and it is kept out of the reports).
+    # The scale's resnet20 run in every setting but its precision (the reports leave it out).
     python3 - "$fp32_run" "$scale" "$data" "${#compile[@]}" <<'PY'
 import pathlib, sys
 from resnets.experiments import SCALES
