@@ -60,8 +60,14 @@ def test_compiled_with_freezing_keeps_the_outputs():
     x = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
         expected = model(x)
-    got = optimize_for_inference(model, compile=True)(x)
+    compiled = optimize_for_inference(model, compile=True)
+    got = compiled(x)
     assert got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-4, atol=1e-5)
+    if torch.backends.mkldnn.is_available():  # freezing took: oneDNN ran each convolution fused with its ReLU
+        with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as profile:
+            compiled(x)
+        ops = {event.key for event in profile.key_averages()}
+        assert "mkldnn::_convolution_pointwise" in ops and "aten::convolution" not in ops
 
 
 def test_bf16_is_close_and_fp16_needs_a_gpu():

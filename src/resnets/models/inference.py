@@ -38,17 +38,26 @@ def fold_batch_norms(model: nn.Module) -> nn.Module:
 
 
 class InferenceModel(nn.Module):
-    """``network`` (folded, channels_last, of ``dtype``) behind an NCHW float32 interface."""
+    """``network`` (folded, channels_last, of ``dtype``) behind an NCHW float32 interface;
+    ``frozen``: ``network`` is ``torch.compile``d, and compiles with inductor's freezing."""
 
-    def __init__(self, network: nn.Module, dtype: torch.dtype) -> None:
+    def __init__(self, network: nn.Module, dtype: torch.dtype, frozen: bool = False) -> None:
         super().__init__()
-        self.network, self.dtype = network, dtype
+        self.network, self.dtype, self.frozen = network, dtype, frozen
 
     @torch.inference_mode()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         device = next(self.network.parameters()).device
         x = x.to(device, self.dtype).contiguous(memory_format=torch.channels_last)
-        return self.network(x).float()
+        if not self.frozen:
+            return self.network(x).float()
+        # Dynamo reads inductor's `freezing` from the global config when it traces the call that
+        # compiles, not from torch.compile's options (pytorch/pytorch#139272: options={"freezing":
+        # True} compiled plain convolutions here), so that call runs under a patch of the config.
+        import torch._inductor.config as inductor_config
+
+        with inductor_config.patch(freezing=True):
+            return self.network(x).float()
 
 
 def optimize_for_inference(model: nn.Module, dtype: Optional[Union[str, torch.dtype]] = None,
@@ -70,7 +79,6 @@ def optimize_for_inference(model: nn.Module, dtype: Optional[Union[str, torch.dt
         raise UserError("fp16 inference needs a GPU; on a CPU use bf16 (fast where the CPU has AVX512-BF16 or AMX)")
     network = fold_batch_norms(copy.deepcopy(model).eval())
     network = network.to(device=device, dtype=dtype, memory_format=torch.channels_last)
-    optimized = InferenceModel(network, dtype).eval()
     if compile:
-        return torch.compile(optimized, dynamic=False, options={"freezing": True})
-    return optimized
+        return InferenceModel(torch.compile(network, dynamic=False), dtype, frozen=True).eval()
+    return InferenceModel(network, dtype).eval()
