@@ -53,8 +53,8 @@ def test_gpu_script_at_smoke_scale_on_cpu(tmp_path):
         assert json.load(tar.extractfile("reference-resnet20/results.json"))["iterations"] == 24
     with tarfile.open(out / "run-resnet20-fp32.tar.gz") as tar:
         fp32 = json.load(tar.extractfile("resnet20-fp32/results.json"))
-        resnet20 = json.load(tar.extractfile("resnet20-fp32/config.json"))
-    assert fp32["iterations"] == 24 and fp32["precision"] == "fp32" and resnet20["milestones"] == [12, 18]
+        config = json.load(tar.extractfile("resnet20-fp32/config.json"))
+    assert fp32["iterations"] == 24 and fp32["precision"] == "fp32" and config["milestones"] == [12, 18]
     for key in ("resnet20", "plain20"):
         with tarfile.open(out / f"run-{key}.tar.gz") as tar:
             names = tar.getnames()

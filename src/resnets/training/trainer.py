@@ -207,8 +207,6 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, ctx: Context) -> None:
         self.config, self.ctx = config, ctx
-        # "auto": bf16 autocast where bf16 arithmetic is native (CUDA GPUs, CPUs with AVX512-BF16
-        # or AMX), fp32 elsewhere, where bf16 would be emulated and slower.
         self.precision = config.precision if config.precision != "auto" else auto_precision(ctx.device)
         seed_everything(config.seed)
         self.pipe = build_pipeline(config, ctx)
