@@ -76,12 +76,14 @@ def test_run_directory(trained):
     assert (run.dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     records = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [0, 1, 2]
-    keys = {"epoch", "step", "lr", "train_loss", "train_error", "val_loss", "val_error", "test_loss", "test_error", "images_per_s", "elapsed"}
+    keys = {"epoch", "step", "lr", "train_loss", "train_error", "val_loss", "val_error", "test_loss", "test_error",
+            "images_per_s", "elapsed", "device", "precision"}
     assert keys <= set(records[0])
     assert records[-1]["step"] == 3 * (1437 // 64)  # full batches only
     results = json.loads((run.dir / "results.json").read_text())
     assert results["test_top1"] == pytest.approx(1 - records[-1]["test_error"])
-    assert {"model", "data", "recipe", "test_top5", "epochs", "wall_time_s", "device"} <= set(results)
+    assert {"model", "data", "recipe", "test_top5", "epochs", "wall_time_s"} <= set(results)
+    assert results["device"] == f"cpu ({torch.get_num_threads()} threads)" and results["precision"] == "fp32"
     assert results["test_top1"] > 0.5  # three epochs of learning, far above chance (0.1)
     state = torch.load(run.dir / "checkpoints/last_state.pt", weights_only=True)
     assert state["epoch"] == 3 and {"optimizer", "scheduler", "rng"} <= set(state)
@@ -97,7 +99,12 @@ def test_resume_gives_the_uninterrupted_weights(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train(small(tmp_path / "cut", epochs=3), callbacks=[interrupt])
+    metrics = tmp_path / "cut" / "metrics.jsonl"
+    first = json.loads(metrics.read_text())
+    metrics.write_text(json.dumps({**first, "device": "NVIDIA H100 80GB HBM3"}) + "\n")  # as if it began on a GPU
     resumed = train(None, resume=tmp_path / "cut")
+    assert resumed.results["device"] == f"NVIDIA H100 80GB HBM3 (epoch 1), then cpu ({torch.get_num_threads()} threads) (epochs 2-3)"
+    assert resumed.results["precision"] == first["precision"]  # the same in every epoch: said once
     a, b = load_file(reference.dir / "model.safetensors"), load_file(resumed.dir / "model.safetensors")
     assert a.keys() == b.keys()
     for k in a:

@@ -31,6 +31,13 @@ def cpu_info(cpuinfo: Path = Path("/proc/cpuinfo")) -> tuple[str, set[str]]:
     return name or platform.processor() or platform.machine() or "unknown CPU", flags
 
 
+def device_name(device: torch.device) -> str:
+    """What a run reports it ran on: the GPU's name, or the CPU with its number of threads."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu ({torch.get_num_threads()} threads)"
+
+
 def native_bf16(device: torch.device) -> bool:
     """Whether ``device`` computes in bf16 natively: a CUDA GPU that supports it, or a CPU with
     AVX512-BF16 or AMX (elsewhere bf16 is emulated and slower than fp32)."""

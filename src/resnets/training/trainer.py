@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ..data import DeviceLoader, FolderData, channel_stats, folder_loaders, load_data, pixel_mean
 from ..errors import UserError
 from ..files import atomic_write
-from ..hardware import auto_precision, can_compile
+from ..hardware import auto_precision, can_compile, device_name
 from ..models import ResNet, model_config
 from . import checkpoint
 from .distributed import Context, all_reduce_sum, barrier, setup
@@ -406,7 +406,8 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
         record = {"epoch": trainer.epoch, "epochs": trainer.epochs}
         record.update(trainer.train_epoch(show_progress))
         record.update(trainer.evaluate())
-        record.update(step=trainer.step, lr=trainer.optimizer.param_groups[0]["lr"], elapsed=trainer.elapsed)
+        record.update(step=trainer.step, lr=trainer.optimizer.param_groups[0]["lr"], elapsed=trainer.elapsed,
+                      device=device_name(ctx.device), precision=trainer.precision)
         if ctx.is_main:
             checkpoint.save_model(run_dir / checkpoint.LAST_WEIGHTS, trainer.net, trainer.meta)
             checkpoint.save_state(run_dir / checkpoint.LAST_STATE, trainer.state_dict())
@@ -422,17 +423,33 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
     return Run(run_dir, config, trainer.net, results)
 
 
+def spans(history: Sequence[dict[str, Any]], key: str, current: str) -> str:
+    """``current`` for a run that ran all its epochs with it; for one resumed elsewhere (a run
+    started on a GPU and finished on a CPU), each value with the epochs it ran, in order."""
+    runs: list[list] = []  # [value, first epoch, last epoch]
+    for r in history:
+        value = r.get(key, "unrecorded")  # metrics written before the field existed
+        if runs and runs[-1][0] == value:
+            runs[-1][2] = r["epoch"] + 1
+        else:
+            runs.append([value, r["epoch"] + 1, r["epoch"] + 1])
+    if len(runs) <= 1:
+        return current
+    return ", then ".join(f"{value} ({f'epoch {first}' if first == last else f'epochs {first}-{last}'})"
+                          for value, first, last in runs)
+
+
 def finish(trainer: Trainer, run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
     """The final weights, ``results.json`` and the error curves."""
-    config, ctx = trainer.config, trainer.ctx
+    config, ctx, history = trainer.config, trainer.ctx, read_metrics(run_dir)
     checkpoint.save_model(run_dir / checkpoint.WEIGHTS, trainer.net, trainer.meta)
     top5 = record["test_top5_error"] if len(trainer.pipe.classes) > 5 else None
     results = {
         "model": config.model, "data": config.data, "recipe": config.recipe,
         "test_top1": 1 - record["test_error"], "test_top5": None if top5 is None else 1 - top5,
         "test_error": record["test_error"], "epochs": trainer.epochs, "iterations": trainer.step,
-        "wall_time_s": trainer.elapsed, "processes": ctx.world_size, "precision": trainer.precision,
-        "compiled": trainer.compiled, "device": torch.cuda.get_device_name(ctx.device) if ctx.device.type == "cuda" else f"cpu ({torch.get_num_threads()} threads)",
+        "wall_time_s": trainer.elapsed, "processes": ctx.world_size, "compiled": trainer.compiled,
+        "precision": spans(history, "precision", trainer.precision), "device": spans(history, "device", device_name(ctx.device)),
     }
     atomic_write(run_dir / RESULTS, lambda tmp: Path(tmp).write_text(json.dumps(results, indent=2)))
     plot_runs([run_dir], run_dir / CURVES, labels=[config.model], title=f"{config.model} on {Path(config.data).name}")
