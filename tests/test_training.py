@@ -17,7 +17,7 @@ from resnets.cli import main
 from resnets.data import DeviceLoader, load_data
 from resnets.training import Diverged, load_model, make_config, train
 from resnets.training.recipes import RECIPES
-from resnets.hardware import can_compile
+from resnets.hardware import can_compile, device_name
 from resnets.training.trainer import COMPILE_MIN_STEPS, compiles, make_scheduler
 
 
@@ -83,7 +83,7 @@ def test_run_directory(trained):
     results = json.loads((run.dir / "results.json").read_text())
     assert results["test_top1"] == pytest.approx(1 - records[-1]["test_error"])
     assert {"model", "data", "recipe", "test_top5", "epochs", "wall_time_s"} <= set(results)
-    assert results["device"] == f"cpu ({torch.get_num_threads()} threads)" and results["precision"] == "fp32"
+    assert results["device"] == device_name(torch.device("cpu")) and results["precision"] == "fp32"
     assert results["test_top1"] > 0.5  # three epochs of learning, far above chance (0.1)
     state = torch.load(run.dir / "checkpoints/last_state.pt", weights_only=True)
     assert state["epoch"] == 3 and {"optimizer", "scheduler", "rng"} <= set(state)
@@ -103,7 +103,7 @@ def test_resume_gives_the_uninterrupted_weights(tmp_path):
     first = json.loads(metrics.read_text())
     metrics.write_text(json.dumps({**first, "device": "NVIDIA H100 80GB HBM3"}) + "\n")  # as if it began on a GPU
     resumed = train(None, resume=tmp_path / "cut")
-    assert resumed.results["device"] == f"NVIDIA H100 80GB HBM3 (epoch 1), then cpu ({torch.get_num_threads()} threads) (epochs 2-3)"
+    assert resumed.results["device"] == f"NVIDIA H100 80GB HBM3 (epoch 1), then {device_name(torch.device('cpu'))} (epochs 2-3)"
     assert resumed.results["precision"] == first["precision"]  # the same in every epoch: said once
     a, b = load_file(reference.dir / "model.safetensors"), load_file(resumed.dir / "model.safetensors")
     assert a.keys() == b.keys()

@@ -35,7 +35,8 @@ def device_name(device: torch.device) -> str:
     """What a run reports it ran on: the GPU's name, or the CPU with its number of threads."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"cpu ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"cpu ({threads} thread{'s' if threads > 1 else ''})"
 
 
 def native_bf16(device: torch.device) -> bool:
