@@ -181,6 +181,8 @@ def test_report_only_shows_what_is_finished(tmp_path, capsys):
     assert table["resnet44"][3] == "not run"
     degradation = (tmp_path / "degradation.md").read_text()
     assert "waits for plain-20" in degradation and "1 finished runs" in degradation
+    device = json.loads((run / "results.json").read_text())["device"]
+    assert f"- hardware: resnet20 on {device}; report written on " in degradation  # each run with its device
     # Fig. 6's table: each column the unfinished run's own error so far
     assert rows(degradation)["resnet32"][:2] == ["unfinished: 8 of 24 iterations, 60.00 so far",
                                                   "unfinished: 8 of 24 iterations, 50.00 so far"]

@@ -3,13 +3,13 @@ table beside the paper's numbers."""
 
 from __future__ import annotations
 
-import platform
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
 from ..data import load_data
+from ..hardware import cpu_info
 from ..training.metrics import METRICS, read_metrics
 from ..training.trainer import RESULTS
 from .runner import results
@@ -54,9 +54,12 @@ def progress(run_dir: Path, scale: Scale, metric: str = "test_error") -> str:
 
 def header(title: str, scale: Scale, data: str, run_dirs: Sequence[Path], command: str) -> str:
     """What ran, where and for how long; a report written before every run finished says so."""
-    runs = [results(d) for d in run_dirs if finished(d)]
-    devices = sorted({r["device"] for r in runs})
-    cpu = platform.processor() or platform.machine()
+    done = [d for d in run_dirs if finished(d)]
+    runs = [results(d) for d in done]
+    by_device: dict[str, list[str]] = {}  # each device (or mix of devices) with the runs that used it
+    for d, r in zip(done, runs):
+        by_device.setdefault(r["device"], []).append(d.name)
+    hardware = "; ".join(f"{', '.join(names)} on {device}" for device, names in by_device.items())
     wall = sum(r["wall_time_s"] for r in runs)
     return "\n".join([
         f"# {title}",
@@ -64,7 +67,7 @@ def header(title: str, scale: Scale, data: str, run_dirs: Sequence[Path], comman
         f"- command: `{command}`",
         f"- data: {data_label(data)} (`{data}`)",
         f"- {scale.describe()}; recipe `cifar` (paper Section 4.2) otherwise",
-        f"- hardware: {', '.join(devices)}; report written on {cpu} with torch {torch.__version__}",
+        f"- hardware: {hardware or 'no finished run'}; report written on {cpu_info()[0]} with torch {torch.__version__}",
         f"- wall time: {wall / 60:.1f} min of training over {len(runs)} finished runs (evaluation excluded)"
         + (f"; {len(run_dirs) - len(runs)} runs unfinished" if len(runs) < len(run_dirs) else ""),
         "",
