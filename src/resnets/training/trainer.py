@@ -401,7 +401,6 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
               f"run directory {run_dir}", flush=True)
     show_progress = ctx.is_main and (sys.stderr.isatty() if progress is None else progress)
 
-    record: dict[str, Any] = {}
     while not trainer.done:
         record = {"epoch": trainer.epoch, "epochs": trainer.epochs}
         record.update(trainer.train_epoch(show_progress))
@@ -419,29 +418,30 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
     results: dict[str, Any] = {}
     if ctx.is_main:
         log.close()
-        results = finish(trainer, run_dir, record or read_metrics(run_dir)[-1])
+        results = finish(trainer, run_dir)
     return Run(run_dir, config, trainer.net, results)
 
 
 def spans(history: Sequence[dict[str, Any]], key: str, current: str) -> str:
     """``current`` for a run that ran all its epochs with it; for one resumed elsewhere (a run
     started on a GPU and finished on a CPU), each value with the epochs it ran, in order."""
-    runs: list[list] = []  # [value, first epoch, last epoch]
+    stretches: list[list] = []  # [value, first epoch, last epoch]
     for r in history:
         value = r.get(key, "unrecorded")  # metrics written before the field existed
-        if runs and runs[-1][0] == value:
-            runs[-1][2] = r["epoch"] + 1
+        if stretches and stretches[-1][0] == value:
+            stretches[-1][2] = r["epoch"] + 1
         else:
-            runs.append([value, r["epoch"] + 1, r["epoch"] + 1])
-    if len(runs) <= 1:
+            stretches.append([value, r["epoch"] + 1, r["epoch"] + 1])
+    if len(stretches) <= 1:
         return current
     return ", then ".join(f"{value} ({f'epoch {first}' if first == last else f'epochs {first}-{last}'})"
-                          for value, first, last in runs)
+                          for value, first, last in stretches)
 
 
-def finish(trainer: Trainer, run_dir: Path, record: dict[str, Any]) -> dict[str, Any]:
+def finish(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
     """The final weights, ``results.json`` and the error curves."""
     config, ctx, history = trainer.config, trainer.ctx, read_metrics(run_dir)
+    record = history[-1]
     checkpoint.save_model(run_dir / checkpoint.WEIGHTS, trainer.net, trainer.meta)
     top5 = record["test_top5_error"] if len(trainer.pipe.classes) > 5 else None
     results = {
