@@ -99,9 +99,15 @@ def test_resume_gives_the_uninterrupted_weights(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         train(small(tmp_path / "cut", epochs=3), callbacks=[interrupt])
+    # As if the first epoch ran on a GPU: its record names it, and its checkpoint holds a CUDA RNG state
+    # (torch.cuda.get_rng_state_all()'s shape on one GPU), which a CPU leaves alone.
     metrics = tmp_path / "cut" / "metrics.jsonl"
     first = json.loads(metrics.read_text())
-    metrics.write_text(json.dumps({**first, "device": "NVIDIA H100 80GB HBM3"}) + "\n")  # as if it began on a GPU
+    metrics.write_text(json.dumps({**first, "device": "NVIDIA H100 80GB HBM3"}) + "\n")
+    state_file = tmp_path / "cut" / "checkpoints" / "last_state.pt"
+    state = torch.load(state_file, weights_only=True)
+    state["rng"]["cuda"] = torch.zeros(1, 16, dtype=torch.uint8)
+    torch.save(state, state_file)
     resumed = train(None, resume=tmp_path / "cut")
     assert resumed.results["device"] == f"NVIDIA H100 80GB HBM3 (epoch 1), then {device_name(torch.device('cpu'))} (epochs 2-3)"
     assert resumed.results["precision"] == first["precision"]  # the same in every epoch: said once
