@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 METRICS = "metrics.jsonl"
 
@@ -15,6 +15,22 @@ def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} is not a run directory (no {METRICS})")
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def spans(history: Sequence[dict[str, Any]], key: str, current: str) -> str:
+    """``current`` for a run that ran all its epochs with it; for one resumed elsewhere (a run
+    started on a GPU and finished on a CPU), each value with the epochs it ran, in order."""
+    stretches: list[list] = []  # [value, first epoch, last epoch]
+    for r in history:
+        value = r.get(key, "unrecorded")  # metrics written before the field existed
+        if stretches and stretches[-1][0] == value:
+            stretches[-1][2] = r["epoch"] + 1
+        else:
+            stretches.append([value, r["epoch"] + 1, r["epoch"] + 1])
+    if len(stretches) <= 1:
+        return current
+    return ", then ".join(f"{value} ({f'epoch {first}' if first == last else f'epochs {first}-{last}'})"
+                          for value, first, last in stretches)
 
 
 class MetricsLog:

@@ -33,7 +33,7 @@ from ..models import ResNet, model_config
 from . import checkpoint
 from .distributed import Context, all_reduce_sum, barrier, setup
 from .evaluate import autocast, errors, evaluate
-from .metrics import MetricsLog, read_metrics
+from .metrics import MetricsLog, read_metrics, spans
 from .plots import plot_runs
 from .recipes import TrainConfig, validate
 
@@ -420,22 +420,6 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
         log.close()
         results = finish(trainer, run_dir)
     return Run(run_dir, config, trainer.net, results)
-
-
-def spans(history: Sequence[dict[str, Any]], key: str, current: str) -> str:
-    """``current`` for a run that ran all its epochs with it; for one resumed elsewhere (a run
-    started on a GPU and finished on a CPU), each value with the epochs it ran, in order."""
-    stretches: list[list] = []  # [value, first epoch, last epoch]
-    for r in history:
-        value = r.get(key, "unrecorded")  # metrics written before the field existed
-        if stretches and stretches[-1][0] == value:
-            stretches[-1][2] = r["epoch"] + 1
-        else:
-            stretches.append([value, r["epoch"] + 1, r["epoch"] + 1])
-    if len(stretches) <= 1:
-        return current
-    return ", then ".join(f"{value} ({f'epoch {first}' if first == last else f'epochs {first}-{last}'})"
-                          for value, first, last in stretches)
 
 
 def finish(trainer: Trainer, run_dir: Path) -> dict[str, Any]:
