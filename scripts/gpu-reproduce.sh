@@ -46,8 +46,7 @@ left() { echo $((budget - (SECONDS - start))); }
 # One tarball per run, written atomically: finished runs without their checkpoints folder.
 pack() {
     local dir key
-    # (2>/dev/null: the packer may be killed while this python3 prints)
-    for key in $(python3 -c "from resnets.experiments import PRIORITY; print(*PRIORITY[:$runs])" 2>/dev/null) reference-resnet20 resnet20-fp32; do
+    for key in $priority reference-resnet20 resnet20-fp32; do
         dir=$work/full/runs/$key
         [ -d "$dir" ] && [[ " $done_before " != *" $key "* ]] || continue
         if [ -f "$dir/results.json" ]; then
@@ -60,7 +59,9 @@ pack() {
 }
 
 install_checkout
-cuda=$(python3 -c "import torch; print(int(torch.cuda.is_available()))")
+# What the rest needs from Python, asked once: each python3 that imports resnets takes seconds.
+read -r cuda iterations priority <<<"$(python3 -c "import torch; from resnets.experiments import PRIORITY, SCALES
+print(int(torch.cuda.is_available()), SCALES['$scale'].iterations, *PRIORITY[:$runs])")"
 unpack_data "$tarball"
 
 if [ "$cuda" = 1 ] && [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null; then
@@ -120,10 +121,12 @@ done_before=$(cd "$work/full/runs" && for d in *; do [ -f "$d/results.json" ] &&
 reference=$work/full/runs/reference-resnet20
 if [ "${REFERENCE:-1}" = 1 ] && [ ! -f "$reference/results.json" ]; then
     mkdir -p "$reference"
+    # Its DataLoader workers: 6 on a GPU machine's 16 cores, fewer where cores are few (a test on a CPU).
+    reference_workers=$(($(nproc) / 2 > 6 ? 6 : ($(nproc) / 2 < 1 ? 1 : $(nproc) / 2)))
     say "the independent ResNet-20 (scripts/reference_cifar.py) trains beside the jobs; its log: $reference/train.log"
     timeout -s INT $(($(left) - 25)) python3 scripts/reference_cifar.py "$data" "$work/full/runs/reference-resnet20" \
-        --iterations "$(python3 -c "from resnets.experiments import SCALES; print(SCALES['$scale'].iterations)")" \
-        --workers 6 >>"$reference/train.log" 2>&1 &
+        --iterations "$iterations" \
+        --workers "$reference_workers" >>"$reference/train.log" 2>&1 &
     reference_pid=$!
 fi
 fp32_run=$work/full/runs/resnet20-fp32

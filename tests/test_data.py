@@ -327,16 +327,15 @@ def test_unrecognized_inputs_name_what_was_looked_for(tmp_path, cache):
 
 
 @pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
-def test_the_cifar10_jpeg_copy(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("cache")
-    data = load_data(str(JPEG_COPY), cache)
+def test_the_cifar10_jpeg_copy():
+    data = load_data(str(JPEG_COPY))  # decoded into the suite's cache (conftest.py), for later tests too
     assert data.name == "cifar10-jpeg" and data.classes == CIFAR10_CLASSES
     assert data.train_images.shape == (50_000, 3, 32, 32) and data.test_images.shape == (10_000, 3, 32, 32)
     assert data.train_labels.bincount().tolist() == [5000] * 10 and data.test_labels.bincount().tolist() == [1000] * 10
     mean, _ = channel_stats(data.train_images)
     # CIFAR-10's well-known channel means (0.4914, 0.4822, 0.4465), barely moved by JPEG.
     assert torch.allclose(mean.flatten(), torch.tensor([0.4914, 0.4822, 0.4465]), atol=0.005)
-    assert torch.equal(load_data(str(JPEG_COPY), cache).test_images, data.test_images)  # from the cache
+    assert torch.equal(load_data(str(JPEG_COPY)).test_images, data.test_images)  # from the cache
 
 
 # --- statistics, holdout and subsets ----------------------------------------------------------

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from ..training.metrics import windows_table
 from ..training.plots import plot_runs
 
 
@@ -14,10 +16,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="curves.png", help="PNG file to write")
     p.add_argument("--labels", nargs="+", help="one label per run (default: the directory names)")
     p.add_argument("--title", default="")
+    p.add_argument("--windows", nargs="+", type=int, metavar="STEP",
+                   help="also print a Markdown table of each run's mean training and test error between "
+                        "these iterations (0 is prepended), e.g. the lr steps: --windows 32000 48000 64000")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> None:
     if args.labels and len(args.labels) != len(args.runs):
         raise ValueError(f"{len(args.labels)} labels for {len(args.runs)} runs")
+    if args.windows:
+        bounds = [0] + args.windows
+        if any(a >= b for a, b in zip(bounds, bounds[1:])):
+            raise ValueError(f"--windows must be positive and increasing, got {' '.join(map(str, args.windows))}")
+        print(windows_table(args.runs, args.labels or [Path(r).name for r in args.runs], bounds))
     print(f"wrote {plot_runs(args.runs, args.out, args.labels, args.title)}")

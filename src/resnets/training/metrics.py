@@ -33,6 +33,44 @@ def spans(history: Sequence[dict[str, Any]], key: str, current: str) -> str:
                           for value, first, last in stretches)
 
 
+def window_means(records: Sequence[dict[str, Any]], bounds: Sequence[int]) -> list[Optional[tuple[float, float, int]]]:
+    """Mean training and test error of the epoch records whose step falls in each window
+    (``bounds[i]``, ``bounds[i + 1]``], and how many records that is; None for a window the run
+    has not reached. Averaging over windows smooths out one epoch's noise when runs are compared
+    phase by phase (the lr steps of Section 4.2)."""
+    means = []
+    for low, high in zip(bounds, bounds[1:]):
+        inside = [r for r in records if low < r["step"] <= high]
+        if not inside:
+            means.append(None)
+            continue
+        means.append((sum(r["train_error"] for r in inside) / len(inside),
+                      sum(r["test_error"] for r in inside) / len(inside), len(inside)))
+    return means
+
+
+def windows_table(run_dirs: Sequence[str | Path], labels: Sequence[str], bounds: Sequence[int]) -> str:
+    """A Markdown table: one row per window of iterations, one column per run, each cell the
+    run's mean training / test error (%) there; a last row with each run's final record."""
+    runs = [read_metrics(d) for d in run_dirs]
+    columns = [window_means(records, bounds) for records in runs]
+    lines = ["| iterations | " + " | ".join(f"{label}: training / test error (%)" for label in labels) + " |",
+             "|---" * (len(labels) + 1) + "|"]
+    for i, (low, high) in enumerate(zip(bounds, bounds[1:])):
+        cells = []
+        for records, means in zip(runs, columns):
+            if means[i] is None:
+                cells.append("not reached")
+                continue
+            train, test, _ = means[i]
+            partial = f" (to {records[-1]['step']:,})" if records[-1]["step"] < high else ""
+            cells.append(f"{100 * train:.2f} / {100 * test:.2f}{partial}")
+        lines.append(f"| {low:,} to {high:,} | " + " | ".join(cells) + " |")
+    finals = [f"{100 * r[-1]['train_error']:.2f} / {100 * r[-1]['test_error']:.2f} at {r[-1]['step']:,}" for r in runs]
+    lines.append("| last record | " + " | ".join(finals) + " |")
+    return "\n".join(lines)
+
+
 class MetricsLog:
     """Appends each epoch's record; on resume, drops records from epochs that will run again."""
 
