@@ -287,6 +287,8 @@ def test_plot_windows_prints_mean_errors_per_window(tmp_path, capsys):
     assert rows[2] == "| 0 to 200 | 40.00 / 50.00 | 40.00 / 50.00 |"
     assert rows[3] == "| 200 to 400 | 15.00 / 27.50 | not reached |"
     assert rows[4] == "| last record | 10.00 / 25.00 at 400 | 30.00 / 40.00 at 200 |"
+    assert main(["plot", runs[0], "--windows", "300", "500", "--out", str(tmp_path / "c.png")]) == 0
+    assert "| 300 to 500 | 10.00 / 25.00 (to 400) |" in capsys.readouterr().out  # a window the run is inside
     assert main(["plot", *runs, "--windows", "400", "200"]) == 2
 
 
