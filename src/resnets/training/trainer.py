@@ -13,6 +13,7 @@ import random
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -243,6 +244,11 @@ class Trainer:
             self.model = torch.compile(self.model, mode="reduce-overhead" if self.cuda_graphs else None)
         self.eval_model = self.net if self.cuda_graphs else self.model
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.precision == "fp16")
+        if self.scaler.is_enabled():
+            # The scaler skips the update of a step whose scaled gradients overflow (the first few,
+            # by design) while the schedule advances, as in torchvision's reference scripts; torch's
+            # scheduler then warns of a wrong call order that is not there (pytorch/pytorch#44511).
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
         self.epoch = self.step = 0
         self.elapsed = 0.0
         # Section 4.2, ResNet-110: lr 0.01 until the training error is below 80%.
