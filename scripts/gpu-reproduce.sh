@@ -18,7 +18,8 @@
 #
 # Settings (environment): BUDGET seconds for the whole script (default 540), SCALE (full; smoke
 # for a test on a CPU), EXPERIMENT (all, or one experiment: its runs only), JOBS (4), RUNS (how
-# many runs get a tarball, in priority order: 6), REFERENCE (1: train the independent ResNet-20 too),
+# many run tarballs at most: 7, with log.txt the device tool's limit of 8 files; the runs this call
+# trains take them in priority order, the independent ResNet-20 and resnet20-fp32 last), REFERENCE (1: train the independent ResNet-20 too),
 # FP32 (1: train resnet20-fp32 too), SMOKE (1; 0 skips the smoke test, on a machine that passed it),
 # RESUME_FROM (a folder of run-KEY.tar.gz from an earlier call: those runs continue where they
 # stopped), SMOKE_ITERATIONS (400), INSTALL (1; 0 when resnets is installed already), WORK (scratch folder, default /tmp/resnets-gpu), MPS (1: run the jobs under CUDA's Multi-Process
@@ -36,19 +37,19 @@ budget=${BUDGET:-540}
 scale=${SCALE:-full}
 experiment=${EXPERIMENT:-all}
 jobs=${JOBS:-4}
-runs=${RUNS:-6}
+runs=${RUNS:-7}
 smoke_iterations=${SMOKE_ITERATIONS:-400}
 work=${WORK:-/tmp/resnets-gpu}
 export RESNETS_CACHE=$work/cache PYTHONUNBUFFERED=1
 mkdir -p "$out"
 source "$(dirname "$0")/gpu-lib.sh"
 left() { echo $((budget - (SECONDS - start))); }
-# One tarball per run, written atomically: finished runs without their checkpoints folder.
+# One tarball per run of $packed, written atomically: finished runs without their checkpoints folder.
 pack() {
     local dir key
-    for key in $priority reference-resnet20 resnet20-fp32; do
+    for key in $packed; do
         dir=$work/full/runs/$key
-        [ -d "$dir" ] && [[ " $done_before " != *" $key "* ]] || continue
+        [ -d "$dir" ] || continue
         if [ -f "$dir/results.json" ]; then
             tar czf "$out/run-$key.tar.gz.tmp" --warning=no-file-changed -C "$work/full/runs" --exclude=checkpoints "$key"
         else
@@ -59,9 +60,15 @@ pack() {
 }
 
 install_checkout
-# What the rest needs from Python, asked once: each python3 that imports resnets takes seconds.
-read -r cuda iterations priority <<<"$(python3 -c "import torch; from resnets.experiments import PRIORITY, SCALES
-print(int(torch.cuda.is_available()), SCALES['$scale'].iterations, *PRIORITY[:$runs])")"
+# What the rest needs from Python, asked once (each python3 that imports resnets takes seconds):
+# whether there is a GPU, the scale's iterations, and the experiment's runs in priority order.
+read -r cuda iterations order <<<"$(python3 -c "import torch; from resnets.experiments import EXPERIMENTS, SCALES, runs_of
+scale, names = SCALES['$scale'], list(EXPERIMENTS) if '$experiment' == 'all' else ['$experiment']
+print(int(torch.cuda.is_available()), scale.iterations, *[s.key for s in runs_of(names, scale)])" 2>>"$out/log.txt")"
+if [ -z "$order" ]; then
+    say "unknown SCALE=$scale or EXPERIMENT=$experiment"
+    exit 2
+fi
 unpack_data "$tarball"
 
 if [ "$cuda" = 1 ] && [ "${MPS:-1}" = 1 ] && command -v nvidia-cuda-mps-control >/dev/null; then
@@ -118,6 +125,10 @@ for config in pathlib.Path(sys.argv[1]).glob("*/config.json"):
 PY
 fi
 done_before=$(cd "$work/full/runs" && for d in *; do [ -f "$d/results.json" ] && printf '%s ' "$d"; done)
+# The runs that get a tarball: the first $runs of those this call trains, in priority order.
+packed=$(for key in $order $([ "${REFERENCE:-1}" = 1 ] && echo reference-resnet20) $([ "${FP32:-1}" = 1 ] && echo resnet20-fp32); do
+    [[ " $done_before " == *" $key "* ]] || echo "$key"; done | head -n "$runs" | tr '\n' ' ')
+say "tarballs of: ${packed:-no run (all finished)}"
 reference=$work/full/runs/reference-resnet20
 if [ "${REFERENCE:-1}" = 1 ] && [ ! -f "$reference/results.json" ]; then
     mkdir -p "$reference"

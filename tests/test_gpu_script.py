@@ -35,7 +35,7 @@ def jpeg_folder_tarball(path: Path) -> Path:
 def test_gpu_script_at_smoke_scale_on_cpu(tmp_path):
     tarball, out = jpeg_folder_tarball(tmp_path), tmp_path / "out"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "SCALE": "smoke",
-           "EXPERIMENT": "shortcuts", "JOBS": "2", "SMOKE_ITERATIONS": "4", "INSTALL": "0", "BUDGET": "400",
+           "EXPERIMENT": "shortcuts", "JOBS": "2", "RUNS": "5", "SMOKE_ITERATIONS": "4", "INSTALL": "0", "BUDGET": "400",
            "WORK": str(tmp_path / "work"), "RESNETS_CACHE": str(tmp_path / "cache")}
     done = subprocess.run(["bash", "scripts/gpu-reproduce.sh", str(tarball), str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=400)
@@ -44,16 +44,15 @@ def test_gpu_script_at_smoke_scale_on_cpu(tmp_path):
     assert "no CUDA device: --compile (CUDA graphs) is not tried" in log
     assert "done: test accuracy" in log and "top-1 error" in log  # smoke training, then eval
     assert log.count(".jpg: ") == 3  # predict, one line per image
-    # shortcuts trains plain20, resnet20, resnet20-B and resnet20-C; the first 6 runs of the
-    # priority order get tarballs (here resnet20 and plain20), and so do the runs beside the jobs:
-    # the independent ResNet-20 and our resnet20 in fp32.
+    # shortcuts trains resnet20, plain20, resnet20-B and resnet20-C (in priority order); beside them
+    # the independent ResNet-20 and our resnet20 in fp32. RUNS=5 tarballs: the last is left out.
     assert sorted(p.name for p in out.glob("run-*")) == ["run-plain20.tar.gz", "run-reference-resnet20.tar.gz",
-                                                         "run-resnet20-fp32.tar.gz", "run-resnet20.tar.gz"]
+                                                         "run-resnet20-B.tar.gz", "run-resnet20-C.tar.gz",
+                                                         "run-resnet20.tar.gz"]
     with tarfile.open(out / "run-reference-resnet20.tar.gz") as tar:
         assert json.load(tar.extractfile("reference-resnet20/results.json"))["iterations"] == 24
-    with tarfile.open(out / "run-resnet20-fp32.tar.gz") as tar:
-        fp32 = json.load(tar.extractfile("resnet20-fp32/results.json"))
-        config = json.load(tar.extractfile("resnet20-fp32/config.json"))
+    fp32_run = tmp_path / "work" / "full" / "runs" / "resnet20-fp32"
+    fp32, config = (json.loads((fp32_run / f"{name}.json").read_text()) for name in ("results", "config"))
     assert fp32["iterations"] == 24 and fp32["precision"] == "fp32" and config["milestones"] == [12, 18]
     for key in ("resnet20", "plain20"):
         with tarfile.open(out / f"run-{key}.tar.gz") as tar:
@@ -66,7 +65,8 @@ def test_gpu_script_at_smoke_scale_on_cpu(tmp_path):
         assert f"{key}  test error {100 * results['test_error']:.2f}%" in log
     # A second machine continues from the first one's tarballs: finished runs are reused, not retrained
     # (and, as finished before the call, get no tarball again).
-    again = {**env, "WORK": str(tmp_path / "work2"), "RESUME_FROM": str(out), "REFERENCE": "0", "SMOKE": "0"}
+    again = {**env, "WORK": str(tmp_path / "work2"), "RESUME_FROM": str(out), "REFERENCE": "0", "FP32": "0",
+             "SMOKE": "0"}
     done = subprocess.run(["bash", "scripts/gpu-reproduce.sh", str(tarball), str(tmp_path / "out2")], cwd=ROOT,
                           env=again, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
