@@ -33,10 +33,9 @@ def spans(history: Sequence[dict[str, Any]], key: str, current: str) -> str:
                           for value, first, last in stretches)
 
 
-def window_means(records: Sequence[dict[str, Any]], bounds: Sequence[int]) -> list[Optional[tuple[float, float, int]]]:
+def window_means(records: Sequence[dict[str, Any]], bounds: Sequence[int]) -> list[Optional[tuple[float, float]]]:
     """Mean training and test error of the epoch records whose step falls in each window
-    (``bounds[i]``, ``bounds[i + 1]``], and how many records that is; None for a window the run
-    has not reached. Averaging over windows smooths out one epoch's noise when runs are compared
+    (``bounds[i]``, ``bounds[i + 1]``]; None for a window the run has not reached. Averaging over windows smooths out one epoch's noise when runs are compared
     phase by phase (the lr steps of Section 4.2)."""
     means = []
     for low, high in zip(bounds, bounds[1:]):
@@ -45,7 +44,7 @@ def window_means(records: Sequence[dict[str, Any]], bounds: Sequence[int]) -> li
             means.append(None)
             continue
         means.append((sum(r["train_error"] for r in inside) / len(inside),
-                      sum(r["test_error"] for r in inside) / len(inside), len(inside)))
+                      sum(r["test_error"] for r in inside) / len(inside)))
     return means
 
 
@@ -62,7 +61,7 @@ def windows_table(run_dirs: Sequence[str | Path], labels: Sequence[str], bounds:
             if means[i] is None:
                 cells.append("not reached")
                 continue
-            train, test, _ = means[i]
+            train, test = means[i]
             partial = f" (to {records[-1]['step']:,})" if records[-1]["step"] < high else ""
             cells.append(f"{100 * train:.2f} / {100 * test:.2f}{partial}")
         lines.append(f"| {low:,} to {high:,} | " + " | ".join(cells) + " |")
