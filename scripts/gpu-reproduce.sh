@@ -16,14 +16,24 @@
 #    with `resnets train --resume`), and OUTDIR/log.txt. Runs that were finished before the script
 #    started (resumed from RESUME_FROM, or left in WORK by an earlier call) get none.
 #
-# Settings (environment): BUDGET seconds for the whole script (default 540), SCALE (full; smoke
-# for a test on a CPU), EXPERIMENT (all, or one experiment: its runs only), JOBS (4), RUNS (how
-# many run tarballs at most: 7, with log.txt the device tool's limit of 8 files; the runs this call
-# trains take them in priority order, the independent ResNet-20 and resnet20-fp32 last), REFERENCE (1: train the independent ResNet-20 too),
-# FP32 (1: train resnet20-fp32 too), SMOKE (1; 0 skips the smoke test, on a machine that passed it),
-# RESUME_FROM (a folder of run-KEY.tar.gz from an earlier call: those runs continue where they
-# stopped), SMOKE_ITERATIONS (400), INSTALL (1; 0 when resnets is installed already), WORK (scratch folder, default /tmp/resnets-gpu), MPS (1: run the jobs under CUDA's Multi-Process
-# Service when it starts, so that their kernels share the GPU at once rather than by turns).
+# Settings (environment):
+#   BUDGET            seconds for the whole script (default 540)
+#   SCALE             full; smoke for a test on a CPU
+#   EXPERIMENT        all, or one experiment: its runs only
+#   JOBS              runs trained at once (4)
+#   RUNS              how many run tarballs at most (7; with log.txt the device tool's limit of 8
+#                     files): the runs this call trains take them in priority order, the
+#                     independent ResNet-20 and resnet20-fp32 last
+#   REFERENCE         1: train the independent ResNet-20 too
+#   FP32              1: train resnet20-fp32 too
+#   SMOKE             1; 0 skips the smoke test, on a machine that passed it
+#   SMOKE_ITERATIONS  400
+#   RESUME_FROM       a folder of run-KEY.tar.gz from an earlier call: those runs continue where
+#                     they stopped
+#   INSTALL           1; 0 when resnets is installed already
+#   WORK              scratch folder (default /tmp/resnets-gpu)
+#   MPS               1: run the jobs under CUDA's Multi-Process Service when it starts, so that
+#                     their kernels share the GPU at once rather than by turns
 # Runs already in WORK are resumed, not restarted: a second call on the same machine continues.
 set -uo pipefail
 

@@ -274,7 +274,7 @@ def test_plot_draws_several_runs(trained, tmp_path, capsys):
     assert "not a run directory" in capsys.readouterr().err
 
 
-def test_plot_windows_prints_mean_errors_per_window(tmp_path, capsys):
+def test_plot_windows_prints_mean_errors_per_window(tmp_path, capsys, monkeypatch):
     # Two hand-written runs: one with epochs of 100 steps to 400, one stopped at 200.
     errors = {100: (0.50, 0.60), 200: (0.30, 0.40), 300: (0.20, 0.30), 400: (0.10, 0.25)}
     for name, last in (("long", 400), ("short", 200)):
@@ -290,6 +290,9 @@ def test_plot_windows_prints_mean_errors_per_window(tmp_path, capsys):
     assert rows[4] == "| last record | 10.00 / 25.00 at 400 | 30.00 / 40.00 at 200 |"
     assert main(["plot", runs[0], "--windows", "300", "500", "--out", str(tmp_path / "c.png")]) == 0
     assert "| 300 to 500 | 10.00 / 25.00 (to 400) |" in capsys.readouterr().out  # a window the run is inside
+    monkeypatch.chdir(tmp_path)
+    assert main(["plot", runs[0], "--windows", "400"]) == 0  # the table alone: no figure unless --out
+    assert "wrote" not in capsys.readouterr().out and not (tmp_path / "curves.png").exists()
     assert main(["plot", *runs, "--windows", "400", "200"]) == 2
 
 

@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plot", help="training and test error of runs against iterations, on one figure",
                        description="Draw training (dashed) and test (bold) error against iterations for each run.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
-    p.add_argument("--out", default="curves.png", help="PNG file to write")
+    p.add_argument("--out", help="PNG file to write (default: curves.png; with --windows, no figure unless given)")
     p.add_argument("--labels", nargs="+", help="one label per run (default: the directory names)")
     p.add_argument("--title", default="")
     p.add_argument("--windows", nargs="+", type=int, metavar="STEP",
@@ -30,4 +30,5 @@ def run(args: argparse.Namespace) -> None:
         if any(a >= b for a, b in zip(bounds, bounds[1:])):
             raise ValueError(f"--windows must be positive and increasing, got {' '.join(map(str, args.windows))}")
         print(windows_table(args.runs, args.labels or [Path(r).name for r in args.runs], bounds))
-    print(f"wrote {plot_runs(args.runs, args.out, args.labels, args.title)}")
+    if args.out or not args.windows:
+        print(f"wrote {plot_runs(args.runs, args.out or 'curves.png', args.labels, args.title)}")
