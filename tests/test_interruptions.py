@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import time
 import pytest
 import torch
 from safetensors.torch import load_file
+from torchvision.io import write_png
 
 from resnets.cli import main
 from resnets.training import make_config, train
@@ -104,6 +106,41 @@ def test_a_config_that_is_not_a_training_configuration_is_refused(tmp_path, caps
     (tmp_path / "config.json").write_text("{not json")
     assert main(["train", "--resume", str(tmp_path)]) == 2
     assert "is not a training configuration" in capsys.readouterr().err
+
+
+def test_a_resumed_run_may_move_its_data_and_machine_but_not_its_recipe(tmp_path, capsys):
+    def folder(root, n):  # n training images in each of two classes, 8x8 RGB
+        for split, count in (("train", n), ("test", 2)):
+            for c, cls in enumerate(["a", "b"]):
+                (root / split / cls).mkdir(parents=True)
+                for i in range(count):
+                    write_png(torch.full((3, 8, 8), 40 + 150 * c + i, dtype=torch.uint8), str(root / split / cls / f"{i}.png"))
+
+    folder(tmp_path / "here", 8)
+    folder(tmp_path / "other", 16)  # twice the images: twice the iterations an epoch
+
+    def interrupt(record):
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    run = tmp_path / "run"
+    config = make_config("cifar", model="resnet20", data=str(tmp_path / "here"), epochs=3, batch_size=4, out=str(run))
+    with pytest.raises(KeyboardInterrupt):
+        train(config, callbacks=[interrupt])
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run), "--lr", "0.5"]) == 2
+    assert "only where it runs may change (--data, --device, --precision, --channels-last, --compile, --workers), " \
+           "not --lr" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--data", str(tmp_path / "other")]) == 2
+    assert "at iteration 8 after 2 epochs, but" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--data", "digits"]) == 2  # 1 channel, 10 classes
+    assert "does not fit resnet20 on digits, so it was trained on other data: size mismatch" in capsys.readouterr().err
+
+    shutil.move(tmp_path / "here", tmp_path / "moved")
+    assert main(["train", "--resume", str(run), "--data", str(tmp_path / "moved"), "--workers", "0"]) == 0
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["data"] == str(tmp_path / "moved") and saved["workers"] == 0 and saved["lr"] == config.lr
+    assert json.loads((run / "results.json").read_text())["iterations"] == 12
 
 
 def test_bad_input_leaves_no_run_directory(tmp_path, capsys):

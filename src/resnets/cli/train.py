@@ -27,17 +27,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     d = TrainConfig()
     what = p.add_argument_group("what to train")
-    what.add_argument("--model", default=d.model, help=f"one of: {', '.join(list_models())} (default: {d.model})")
-    what.add_argument("--data", default=d.data, help="'digits' (bundled), or a path: CIFAR-10/100 python or binary "
+    what.add_argument("--model", help=f"one of: {', '.join(list_models())} (default: {d.model})")
+    what.add_argument("--data", help="'digits' (bundled), or a path: CIFAR-10/100 python or binary "
                       "batches, an image folder with train/ and val/ or test/, or a .tar.gz of one (default: digits)")
-    what.add_argument("--recipe", default=d.recipe, choices=list(RECIPES),
+    what.add_argument("--recipe", choices=list(RECIPES),
                       help="cifar: paper Section 4.2; imagenet: Section 3.4; fast: a short modern schedule (default: fast)")
     what.add_argument("--shortcut", type=shortcut, default=argparse.SUPPRESS, metavar="{A,B,C,none}",
                       help="shortcut option A, B, C, or none for a plain network (default: the model's)")
     what.add_argument("--zero-init-residual", action="store_true", default=None, help="start each residual branch's last BN at zero")
     what.add_argument("--stride-in-1x1", action="store_true", default=None, help="bottleneck stride on the first 1x1 (the paper's placement)")
     what.add_argument("--out", default=None, metavar="DIR", help="run directory (default: runs/MODEL-DATA-RECIPE-TIME)")
-    what.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR where it stopped")
+    what.add_argument("--resume", default=None, metavar="RUN_DIR",
+                      help="continue the run in RUN_DIR where it stopped, as it was configured; on another machine, "
+                      "--data, --device, --precision, --channels-last, --compile and --workers may change")
 
     opt = p.add_argument_group("recipe overrides (default: the recipe's value)")
     opt.add_argument("--epochs", type=int, metavar="N", help="epochs to train (replaces the recipe's iterations)")
@@ -79,12 +81,13 @@ OVERRIDES = ("epochs", "iterations", "batch_size", "lr", "momentum", "weight_dec
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.resume:
-        train(TrainConfig(), resume=args.resume)
-        return
     model_overrides = {k: getattr(args, k) for k in ("zero_init_residual", "stride_in_1x1") if getattr(args, k)}
     if hasattr(args, "shortcut"):
         model_overrides["shortcut"] = args.shortcut
     options = {k: getattr(args, k) for k in OVERRIDES}
-    config = make_config(args.recipe, model_overrides=model_overrides, **options)
+    if args.resume:
+        given = {k: v for k, v in {**options, "recipe": args.recipe}.items() if v is not None} | model_overrides
+        train(None, resume=args.resume, changes=given)
+        return
+    config = make_config(args.recipe or TrainConfig.recipe, model_overrides=model_overrides, **options)
     train(config)

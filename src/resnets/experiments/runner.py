@@ -23,12 +23,12 @@ import torch
 from ..errors import UserError
 from ..files import atomic_write
 from ..training import TrainConfig, make_config, train
+from ..training.recipes import MACHINE_FIELDS
 from ..training.trainer import CONFIG, RESULTS
 from .scales import Scale
 
-# Fields that choose how fast a run goes, not what it computes: a finished run is reused, and an
-# unfinished one resumed, whatever they were.
-MACHINE_FIELDS = {"device", "precision", "channels_last", "compile", "workers", "out"}
+# A finished run is reused, and an unfinished one resumed, whatever these were.
+UNCOMPARED = {*MACHINE_FIELDS, "out"}
 LOG = "train.log"  # a job's output, in its run directory
 
 
@@ -62,7 +62,7 @@ def prepare(run_dir: Path, config: TrainConfig) -> bool:
         except (ValueError, TypeError):
             existing = {}
         wanted = json.loads(config.to_json())
-        if any(existing.get(k) != v for k, v in wanted.items() if k not in MACHINE_FIELDS):
+        if any(existing.get(k) != v for k, v in wanted.items() if k not in UNCOMPARED):
             raise UserError(f"{run_dir} holds a run with another configuration (scale or data); choose another --out")
         return (run_dir / RESULTS).is_file()
     run_dir.mkdir(parents=True, exist_ok=True)

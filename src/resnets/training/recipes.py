@@ -70,6 +70,11 @@ class TrainConfig:
         return cls(**values)
 
 
+# The fields that choose where and how fast a run goes, not what it computes: a resumed run may
+# change them (and its data's path), since it continues on whatever machine is at hand.
+MACHINE_FIELDS = ("device", "precision", "channels_last", "compile", "workers")
+
+
 # Each recipe is the set of TrainConfig fields it fixes.
 RECIPES: dict[str, dict[str, Any]] = {
     # Section 4.2: batch 128, lr 0.1 divided by 10 at 32k and 48k iterations, stop at 64k,

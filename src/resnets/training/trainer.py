@@ -27,7 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data import DeviceLoader, FolderData, channel_stats, folder_loaders, load_data, pixel_mean
-from ..errors import UserError
+from ..errors import UserError, one_line
 from ..files import atomic_write
 from ..hardware import auto_precision, can_compile, device_name
 from ..models import ResNet, model_config
@@ -36,7 +36,7 @@ from .distributed import Context, all_reduce_sum, barrier, setup
 from .evaluate import autocast, errors, evaluate
 from .metrics import MetricsLog, read_metrics, spans
 from .plots import plot_runs
-from .recipes import TrainConfig, validate
+from .recipes import MACHINE_FIELDS, TrainConfig, validate
 
 CONFIG = "config.json"
 RESULTS = "results.json"
@@ -268,7 +268,18 @@ class Trainer:
                 "warming_up": self.warming_up, "rng": rng_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.net.load_state_dict(state["model"])
+        """Continue from ``state``, refusing one that this run's data cannot have produced (a
+        resumed run's data may have moved: ``open_run``'s ``changes``)."""
+        config = self.config
+        try:
+            self.net.load_state_dict(state["model"])
+        except RuntimeError as e:  # other classes or image channels: name the first tensor that differs
+            detail = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), one_line(e))
+            raise UserError(f"the checkpoint does not fit {config.model} on {config.data}, so it was trained on "
+                            f"other data: {detail}") from None
+        if state["step"] != min(state["epoch"] * self.steps_per_epoch, self.total_steps):
+            raise UserError(f"the checkpoint is at iteration {state['step']} after {state['epoch']} epochs, but "
+                            f"{config.data} makes epochs of {self.steps_per_epoch} iterations, so it was trained on other data")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
@@ -332,9 +343,11 @@ class Trainer:
                 "test_error": test["top1_error"], "test_top5_error": test["top5_error"]}
 
 
-def open_run(config: Optional[TrainConfig], resume: Optional[str | Path]) -> tuple[TrainConfig, Path, Optional[dict]]:
+def open_run(config: Optional[TrainConfig], resume: Optional[str | Path],
+             changes: Optional[dict[str, Any]] = None) -> tuple[TrainConfig, Path, Optional[dict]]:
     """The run's config and directory, and its saved state when it is resumed (None for a run
-    stopped before its first checkpoint: it starts afresh from its saved configuration)."""
+    stopped before its first checkpoint: it starts afresh from its saved configuration). A resumed
+    run takes ``changes`` of where it runs: its data's path and the machine fields."""
     if resume is None:
         validate(config)
         run_dir = Path(config.out) if config.out else default_out(config)
@@ -348,8 +361,13 @@ def open_run(config: Optional[TrainConfig], resume: Optional[str | Path]) -> tup
         config = TrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text()))
     except (json.JSONDecodeError, TypeError) as e:
         raise UserError(f"{run_dir / CONFIG} is not a training configuration: {e}") from None
+    refused = sorted(set(changes or {}) - {"data", *MACHINE_FIELDS})
+    if refused:
+        allowed = ", ".join("--" + k.replace("_", "-") for k in ("data", *MACHINE_FIELDS))
+        raise UserError(f"--resume continues {run_dir} as it was configured: only where it runs may change "
+                        f"({allowed}), not --{refused[0].replace('_', '-')}")
+    config = dataclasses.replace(config, **(changes or {}), out=str(run_dir))
     validate(config)
-    config = dataclasses.replace(config, out=str(run_dir))
     if not (run_dir / checkpoint.LAST_STATE).is_file():
         print(f"{run_dir} has no checkpoint yet: starting it afresh with its saved configuration", flush=True)
         return config, run_dir, None
@@ -365,14 +383,16 @@ def train(
     resume: Optional[str | Path] = None,
     callbacks: Sequence[Callable[[dict[str, Any]], None]] = (),
     progress: Optional[bool] = None,
+    changes: Optional[dict[str, Any]] = None,
 ) -> Run:
     """Train ``config`` (or continue the run in directory ``resume``) and return the run.
 
     ``config.json`` is written first, before the data is loaded, so that a run killed at any
     moment can be continued with ``resume``. ``callbacks`` are called with each epoch's metrics,
     after its checkpoint is written. ``progress``: show tqdm bars (default: when stderr is a terminal).
+    ``changes``: for a resumed run, its data's new path and machine fields (``MACHINE_FIELDS``).
     """
-    config, run_dir, state = open_run(config, resume)
+    config, run_dir, state = open_run(config, resume, changes)
     ctx = setup(config.device)
     created = not run_dir.exists()
     if ctx.is_main:
