@@ -120,6 +120,22 @@ def test_torchvision_names_load_through_the_hub_cache(hub):
         resnets.resnet20(weights=ResNet18_Weights.IMAGENET1K_V1)
 
 
+def test_torch_hub_loads_every_network_from_a_checkout(hub):
+    # hubconf.py at the repository's root; torch.hub.list reads GitHub only, so its rule is applied
+    # here: every public callable of hubconf is an entry point.
+    spec = importlib.util.spec_from_file_location("hubconf", ROOT / "hubconf.py")
+    hubconf = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(hubconf)
+    entries = [name for name in dir(hubconf) if callable(getattr(hubconf, name)) and not name.startswith("_")]
+    assert sorted(entries) == sorted(resnets.list_models())
+    ours = torch.hub.load(str(ROOT), "resnet20", source="local", weights="cifar10")
+    torch.testing.assert_close(ours.state_dict(), resnets.resnet20(weights="cifar10").state_dict(), rtol=0, atol=0)
+    theirs = torch.hub.load(str(ROOT), "resnet18", source="local", weights="IMAGENET1K_V1", progress=False)
+    expected = torchvision.models.resnet18(weights=ResNet18_Weights.IMAGENET1K_V1).state_dict()
+    torch.testing.assert_close(theirs.state_dict(), expected, rtol=0, atol=0)
+    assert torch.hub.load(str(ROOT), "plain56", source="local", num_classes=100).fc.out_features == 100
+
+
 def test_torchvision_weights_carry_torchvisions_preprocessing(hub, tmp_path, capsys):
     v2 = resnets.get_weights("resnet50", "IMAGENET1K_V2")  # the description needs no file
     assert (v2.meta["resize"], v2.meta["input_size"], len(v2.meta["classes"])) == (232, [224, 224], 1000)
