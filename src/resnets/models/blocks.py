@@ -63,7 +63,23 @@ def make_shortcut(shortcut: Shortcut, in_channels: int, out_channels: int, strid
     return None
 
 
-class BasicBlock(nn.Module):
+class ResidualBlock(nn.Module):
+    """What every block shares: y = ReLU(F(x) + shortcut(x)), Eq. (1)/(2) with the ReLU after
+    the addition (Section 3.2). Subclasses build ``residual`` (F) and set ``shortcut`` and
+    ``downsample``."""
+
+    def residual(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.residual(x)
+        if self.shortcut is not None:  # a plain network (``shortcut=None``) has F(x) alone
+            # Eq. (1): the identity x, or Eq. (2): W_s x (option A's zero padding, or a projection).
+            out = out + (x if self.downsample is None else self.downsample(x))
+        return self.relu(out)
+
+
+class BasicBlock(ResidualBlock):
     """Two 3x3 convolutions (Fig. 2 and Fig. 5 left): y = ReLU(F(x) + x), batch norm after each
     convolution, ReLU after the addition (Section 3.2). Used by ResNet-18/34 and the CIFAR nets."""
 
@@ -93,11 +109,8 @@ class BasicBlock(nn.Module):
         """F(x): the residual branch, up to its last batch norm (the response of Fig. 7)."""
         return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(add_shortcut(self, self.residual(x), x))
 
-
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualBlock):
     """1x1 (reduce), 3x3, 1x1 (restore) convolutions (Fig. 5 right), used by ResNet-50/101/152.
 
     The stride sits on the 3x3 as in torchvision (sometimes called ResNet v1.5);
@@ -136,13 +149,3 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
         return self.bn3(self.conv3(out))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(add_shortcut(self, self.residual(x), x))
-
-
-def add_shortcut(block: nn.Module, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Eq. (1)/(2): F(x) + x, or F(x) + W_s x; a plain block (``shortcut=None``) returns F(x)."""
-    if block.shortcut is None:
-        return out
-    return out + (x if block.downsample is None else block.downsample(x))
