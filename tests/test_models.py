@@ -150,6 +150,20 @@ def test_shapes(name, size, channels):
     assert model.num_features == (2048 if name == "resnet50" else 512 if imagenet else 64)
 
 
+@pytest.mark.parametrize("name", ["resnet50", "resnet20", "plain20"])
+def test_torchvision_feature_extraction_traces_every_stage(name):
+    # torchvision's create_feature_extractor (torch.fx), as detection and segmentation backbones use it.
+    from torchvision.models.feature_extraction import create_feature_extractor
+
+    model = create_model(name).eval()
+    x = torch.randn(2, 3, 64, 64)
+    stages = [f"layer{i + 1}" for i in range(len(model.stage_names))]
+    extractor = create_feature_extractor(model, return_nodes=stages)
+    with torch.no_grad():
+        for got, expected in zip(extractor(x).values(), model.forward_stages(x), strict=True):
+            torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
 def test_classifier_can_be_reset():
     model = resnets.resnet18()
     model.reset_classifier(5)
