@@ -14,6 +14,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 from torchvision.io import write_png
 
+import resnets
 from resnets.cli import main
 from resnets.data import DeviceLoader, load_data
 from resnets.training import Diverged, load_model, make_config, train
@@ -118,6 +119,34 @@ def test_resume_gives_the_uninterrupted_weights(tmp_path):
         assert torch.equal(a[k], b[k]), k
     lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(line)["epoch"] for line in lines] == [0, 1, 2]
+
+
+def test_weights_start_a_run_from_trained_weights(trained, tmp_path, capsys):
+    # Fine-tuning with a learning rate too small to move them: the run ends where the weights began,
+    # classifier included when the classes agree...
+    source = load_file(trained.dir / "model.safetensors")
+    run = train(small(tmp_path / "same", epochs=1, lr=1e-9, weights=str(trained.dir / "model.safetensors")))
+    got = load_file(run.dir / "model.safetensors")
+    for key in ("conv1.weight", "layer3.2.conv2.weight", "fc.weight"):
+        torch.testing.assert_close(got[key], source[key], rtol=0, atol=1e-6)
+    # ...and with a new classifier for other classes: the shipped CIFAR-10 resnet20 on two classes.
+    for split, n in (("train", 8), ("test", 2)):
+        for c, cls in enumerate(["cat", "dog"]):
+            (tmp_path / "pets" / split / cls).mkdir(parents=True)
+            for i in range(n):
+                write_png(torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8), str(tmp_path / "pets" / split / cls / f"{i}.png"))
+    config = make_config("fast", model="resnet20", data=str(tmp_path / "pets"), epochs=1, batch_size=4, lr=1e-9,
+                         weights="cifar10", out=str(tmp_path / "pets-run"))
+    got = load_file(train(config).dir / "model.safetensors")
+    shipped = resnets.get_weights("resnet20", "cifar10").state_dict()
+    assert got["fc.weight"].shape == (2, 64)
+    torch.testing.assert_close(got["layer2.0.conv1.weight"], shipped["layer2.0.conv1.weight"].float(), rtol=0, atol=1e-6)
+    # Weights that do not fit the data, or do not exist, are one line.
+    capsys.readouterr()
+    assert main(["train", "--weights", "cifar10", "--epochs", "1", "--out", str(tmp_path / "digits-run")]) == 2
+    assert "were trained with in_channels=3; the model asks for in_channels=1" in capsys.readouterr().err
+    assert main(["train", "--model", "resnet32", "--weights", "IMAGENET1K_V1", "--out", str(tmp_path / "x")]) == 2
+    assert "IMAGENET1K_V1" in capsys.readouterr().err and not (tmp_path / "x" / "checkpoints").exists()
 
 
 def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                       help="shortcut option A, B, C, or none for a plain network (default: the model's)")
     what.add_argument("--zero-init-residual", action="store_true", default=None, help="start each residual branch's last BN at zero")
     what.add_argument("--stride-in-1x1", action="store_true", default=None, help="bottleneck stride on the first 1x1 (the paper's placement)")
+    what.add_argument("--weights", metavar="W",
+                      help="start from trained weights, to fine-tune: a name (IMAGENET1K_V1, cifar10: see resnets.list_weights()) "
+                      "or a .safetensors/.pth file; a classifier for another number of classes starts afresh")
     what.add_argument("--out", default=None, metavar="DIR", help="run directory (default: runs/MODEL-DATA-RECIPE-TIME)")
     what.add_argument("--resume", default=None, metavar="RUN_DIR",
                       help="continue the run in RUN_DIR where it stopped, as it was configured; on another machine, "
@@ -77,7 +80,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 OVERRIDES = ("epochs", "iterations", "batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "schedule",
              "milestones", "validation", "train_subset", "test_subset", "normalize", "augment", "ten_crop", "device",
              "precision", "channels_last", "compile", "sync_bn", "workers", "seed", "out", "model", "data",
-             "skip_bad_images")
+             "skip_bad_images", "weights")
 
 
 def run(args: argparse.Namespace) -> None:

@@ -19,6 +19,7 @@ class TrainConfig:
     data: str = "digits"
     recipe: str = "fast"
     model_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"shortcut": "B"}
+    weights: Optional[str] = None  # start from these trained weights (a name or a file): fine-tuning
     # Optimization (Section 3.4 / 4.2: SGD with momentum).
     epochs: Optional[int] = 30
     iterations: Optional[int] = None  # when set, the run stops after this many steps

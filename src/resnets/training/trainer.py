@@ -30,7 +30,8 @@ from ..data import DeviceLoader, FolderData, channel_stats, folder_loaders, load
 from ..errors import UserError, one_line
 from ..files import atomic_write
 from ..hardware import auto_precision, can_compile, device_name
-from ..models import ResNet, model_config
+from ..models import ResNet, get_weights, model_config
+from ..models.weights import load_state_dict
 from . import checkpoint
 from .distributed import Context, all_reduce_sum, barrier, setup
 from .evaluate import autocast, errors, evaluate
@@ -203,6 +204,18 @@ def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: to
     return loss, logits
 
 
+def start_from(net: ResNet, arch: dict[str, Any], config: TrainConfig) -> None:
+    """``--weights``: begin from trained weights (fine-tuning), loaded strictly, but for a classifier
+    of another number of classes, which starts afresh (as timm's pretrained models given another
+    ``num_classes``). Their other options (input channels, shortcut, ...) must be the run's."""
+    trained = get_weights(config.model, config.weights)
+    trained.check({**arch, "num_classes": trained.overrides.get("num_classes", arch["num_classes"])})
+    state = trained.state_dict(progress=False)
+    if "fc.weight" in state and state["fc.weight"].shape[0] != arch["num_classes"]:
+        state = {**state, "fc.weight": net.fc.weight.detach(), "fc.bias": net.fc.bias.detach()}
+    load_state_dict(net, state, trained)
+
+
 class Trainer:
     """One run: its data, model, optimizer and schedule, and where it stands (epoch and step)."""
 
@@ -350,6 +363,8 @@ def open_run(config: Optional[TrainConfig], resume: Optional[str | Path],
     run takes ``changes`` of where it runs: its data's path and the machine fields."""
     if resume is None:
         validate(config)
+        if config.weights:
+            get_weights(config.model, config.weights)  # a name or file that does not exist: said before the data loads
         run_dir = Path(config.out) if config.out else default_out(config)
         if (run_dir / checkpoint.LAST_STATE).exists():
             raise UserError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or choose another --out")
@@ -417,6 +432,8 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
         if "model" not in state:  # written before the state held the weights
             state["model"] = load_file(run_dir / checkpoint.LAST_WEIGHTS)
         trainer.load_state_dict(state)
+    elif config.weights:
+        start_from(trainer.net, trainer.meta["model_config"], config)
     log = None
     if ctx.is_main:
         log = MetricsLog(run_dir, resume_epoch=trainer.epoch)
