@@ -174,13 +174,17 @@ def test_report_only_shows_what_is_finished(tmp_path, capsys):
     (partial / "metrics.jsonl").write_text(json.dumps({"step": 8, "test_error": 0.5, "train_error": 0.6}) + "\n")
     assert main(["reproduce", "all", "--scale", "smoke", "--report-only", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    assert "responses: no report until" in printed and "shortcuts: no report until" in printed
+    assert "shortcuts: no report until" in printed and "responses: no report" not in printed
+    # Fig. 7 measures the finished nets and says what the rest wait for.
+    responses = (tmp_path / "responses.md").read_text()
+    assert rows(responses)["resnet20"][0] == "19" and rows(responses)["plain20"][0] == "not run"
+    assert "- ResNet responses smaller than the plain nets' at equal depth: waits for ResNet-56, plain-20, plain-56 to finish" in responses
     table = rows((tmp_path / "cifar-table.md").read_text())
     assert table["resnet20"][3] == f"{100 * json.loads((run / 'results.json').read_text())['test_error']:.2f}"
     assert table["resnet32"][3] == "unfinished: 8 of 24 iterations, 50.00 so far"
     assert table["resnet44"][3] == "not run"
     degradation = (tmp_path / "degradation.md").read_text()
-    assert "waits for plain-20" in degradation and "1 finished runs" in degradation
+    assert "waits for plain-20" in degradation and "over 1 run finished" in degradation
     device = json.loads((run / "results.json").read_text())["device"]
     assert f"- hardware: resnet20 on {device}; report written on " in degradation  # each run with its device
     # Fig. 6's table: each column the unfinished run's own error so far

@@ -52,6 +52,10 @@ def progress(run_dir: Path, scale: Scale, metric: str = "test_error") -> str:
     return f"unfinished: {last['step']:,} of {scale.iterations:,} iterations, {pct(last[metric])} so far"
 
 
+def runs_count(n: int) -> str:
+    return f"{n} run" if n == 1 else f"{n} runs"
+
+
 def header(title: str, scale: Scale, data: str, run_dirs: Sequence[Path], command: str) -> str:
     """What ran, where and for how long; a report written before every run finished says so."""
     done = [d for d in run_dirs if finished(d)]
@@ -68,7 +72,7 @@ def header(title: str, scale: Scale, data: str, run_dirs: Sequence[Path], comman
         f"- data: {data_label(data)} (`{data}`)",
         f"- {scale.describe()}; recipe `cifar` (paper Section 4.2) otherwise",
         f"- hardware: {hardware or 'no finished run'}; report written on {cpu_info()[0]} with torch {torch.__version__}",
-        f"- wall time: {wall / 60:.1f} min of training over {len(runs)} finished runs (evaluation excluded)"
-        + (f"; {len(run_dirs) - len(runs)} runs unfinished" if len(runs) < len(run_dirs) else ""),
+        f"- wall time: {wall / 60:.1f} min of training over {runs_count(len(runs))} finished (evaluation excluded)"
+        + (f"; {runs_count(len(run_dirs) - len(runs))} unfinished" if len(runs) < len(run_dirs) else ""),
         "",
     ])

@@ -12,9 +12,11 @@ from torch import nn
 
 from ..data import DeviceLoader, load_data
 from ..training import load_model
-from .report import header, label, table
+from .report import finished, header, label, progress, table
 from .runner import Spec, spec
 from .scales import Scale
+
+PARTIAL_REPORT = True  # finished runs are measured, unfinished ones reported as such (``--report-only``)
 
 
 def response_layers(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:
@@ -67,6 +69,8 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Pat
     shallow, deep = min(scale.depths), max(scale.depths)
     stds = {}
     for m in models(scale):
+        if not finished(dirs[m]):
+            continue
         model, meta = load_model(dirs[m])
         batches = DeviceLoader(test.test_images, test.test_labels, 500, train=False,
                                mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
@@ -83,30 +87,47 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Pat
     for ax in axes:
         ax.set_ylabel("std")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if stds:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     figure = out / "responses.png"
     fig.savefig(figure, dpi=110)
     plt.close(fig)
 
     mean = {m: sum(v) / len(v) for m, v in stds.items()}
-    rows = [(m, len(v), f"{mean[m]:.3f}", f"{max(v):.3f}", f"{min(v):.3f}") for m, v in stds.items()]
-    smaller = all(mean[f"resnet{d}"] < mean[f"plain{d}"] for d in (shallow, deep))
-    deeper = mean[f"resnet{deep}"] < mean[f"resnet{shallow}"]
+    rows = [(m, len(stds[m]), f"{mean[m]:.3f}", f"{max(stds[m]):.3f}", f"{min(stds[m]):.3f}") if m in stds
+            else (m, progress(dirs[m], scale), "", "", "") for m in models(scale)]
     text = "\n".join([
         header("Standard deviations of layer responses (paper Fig. 7)", scale, data, list(dirs.values()), command),
         f"![std of each 3x3 layer's response, in network order (top) and sorted (bottom)]({figure.name})",
         "",
         table(["model", "3x3 layers", "mean std", "largest", "smallest"], rows),
         "",
-        f"- ResNet responses {'are' if smaller else 'are not both'} smaller than the plain nets' at equal depth ("
-        + "; ".join(f"{d} layers: {mean[f'resnet{d}']:.3f} vs {mean[f'plain{d}']:.3f}" for d in (shallow, deep))
-        + "); the paper: \"ResNets have generally smaller responses than their plain counterparts\".",
-        f"- ResNet-{deep}'s responses are {'smaller' if deeper else 'not smaller'} than ResNet-{shallow}'s on average "
-        f"({mean[f'resnet{deep}']:.3f} vs {mean[f'resnet{shallow}']:.3f}); the paper: "
-        "\"the deeper ResNet has smaller magnitudes of responses\".",
+        *findings(mean, shallow, deep),
         "",
     ])
     report = out / "responses.md"
     report.write_text(text)
     return report
+
+
+def findings(mean: dict[str, float], shallow: int, deep: int) -> list[str]:
+    """Fig. 7's two findings, as far as the finished runs (``mean``: each one's mean std) show them."""
+
+    def compared(pairs: list[tuple[str, str]], claim: str, paper: str) -> str:
+        done = [(a, b) for a, b in pairs if a in mean and b in mean]
+        waiting = ", ".join(sorted({label(n) for pair in pairs for n in pair if n not in mean}))
+        if not done:
+            return f"- {claim}: waits for {waiting} to finish; the paper: \"{paper}\"."
+        holds = all(mean[a] < mean[b] for a, b in done)
+        values = "; ".join(f"{label(a)} {mean[a]:.3f} vs {label(b)} {mean[b]:.3f}" for a, b in done)
+        rest = f"; {waiting} still to finish" if waiting else ""
+        return f"- {claim}: {'yes' if holds else 'no'} ({values}{rest}); the paper: \"{paper}\"."
+
+    return [
+        compared([(f"resnet{d}", f"plain{d}") for d in (shallow, deep)],
+                 "ResNet responses smaller than the plain nets' at equal depth",
+                 "ResNets have generally smaller responses than their plain counterparts"),
+        compared([(f"resnet{deep}", f"resnet{shallow}")], f"ResNet-{deep}'s responses smaller than ResNet-{shallow}'s on average",
+                 "the deeper ResNet has smaller magnitudes of responses"),
+    ]
