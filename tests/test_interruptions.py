@@ -134,7 +134,7 @@ def test_a_resumed_run_may_move_its_data_and_machine_but_not_its_recipe(tmp_path
     assert main(["train", "--resume", str(run), "--data", str(tmp_path / "other")]) == 2
     assert "at iteration 8 after 2 epochs, but" in capsys.readouterr().err
     assert main(["train", "--resume", str(run), "--data", "digits"]) == 2  # 1 channel, 10 classes
-    assert "does not fit resnet20 on digits, so it was trained on other data: size mismatch" in capsys.readouterr().err
+    assert "trained on other data than digits?) does not fit this ResNet: 3 shapes differ (e.g. conv1.weight (16, 3, 3, 3) (the model: (16, 1, 3, 3)))" in capsys.readouterr().err
 
     shutil.move(tmp_path / "here", tmp_path / "moved")
     assert main(["train", "--resume", str(run), "--data", str(tmp_path / "moved"), "--workers", "0"]) == 0

@@ -27,7 +27,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data import DeviceLoader, FolderData, channel_stats, folder_loaders, load_data, pixel_mean
-from ..errors import UserError, one_line
+from ..errors import UserError
 from ..files import atomic_write
 from ..hardware import auto_precision, can_compile, device_name
 from ..models import ResNet, get_weights, model_config
@@ -284,12 +284,7 @@ class Trainer:
         """Continue from ``state``, refusing one that this run's data cannot have produced (a
         resumed run's data may have moved: ``open_run``'s ``changes``)."""
         config = self.config
-        try:
-            self.net.load_state_dict(state["model"])
-        except RuntimeError as e:  # other classes or image channels: name the first tensor that differs
-            detail = next((line.strip() for line in str(e).splitlines() if "size mismatch" in line), one_line(e))
-            raise UserError(f"the checkpoint does not fit {config.model} on {config.data}, so it was trained on "
-                            f"other data: {detail}") from None
+        load_state_dict(self.net, state["model"], f"the checkpoint in {config.out} (was it trained on other data than {config.data}?)")
         if state["step"] != min(state["epoch"] * self.steps_per_epoch, self.total_steps):
             raise UserError(f"the checkpoint is at iteration {state['step']} after {state['epoch']} epochs, but "
                             f"{config.data} makes epochs of {self.steps_per_epoch} iterations, so it was trained on other data")
