@@ -15,6 +15,8 @@ from resnets.experiments.responses import response_layers, response_stds
 from resnets.training import load_model
 from resnets.data import DeviceLoader, load_data
 
+from test_data import write_cifar10_py  # tests/ is on the path, as for test_reference
+
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -191,6 +193,17 @@ def test_report_only_shows_what_is_finished(tmp_path, capsys):
     assert rows(degradation)["resnet32"][:2] == ["unfinished: 8 of 24 iterations, 60.00 so far",
                                                   "unfinished: 8 of 24 iterations, 50.00 so far"]
     assert not (tmp_path / "runs" / "resnet44").exists()  # nothing was trained
+
+
+def test_report_only_reads_the_data_its_runs_were_trained_on(tmp_path, capsys):
+    folder, _ = write_cifar10_py(tmp_path / "elsewhere", n=200)  # smoke measures 200 test images
+    (run,) = run_models([spec("resnet20")], SCALES["smoke"], str(folder), tmp_path).values()
+    assert main(["reproduce", "responses", "--scale", "smoke", "--report-only", "--out", str(tmp_path)]) == 0
+    assert f"- data: CIFAR-10 (`{folder}`)" in (tmp_path / "responses.md").read_text()  # not the default digits
+    # Data the runs were not trained on is refused in one line, naming the run.
+    assert main(["reproduce", "responses", "--scale", "smoke", "--report-only", "--out", str(tmp_path),
+                 "--data", "digits"]) == 2
+    assert f"digits has classes ['0', '1', '2', '3', '4']..., {run} ['airplane'," in capsys.readouterr().err
 
 
 def test_a_run_configured_before_an_option_existed_is_reused(tmp_path, capsys):

@@ -404,3 +404,12 @@ def test_an_image_folder_of_mixed_files_reads_its_images_only(tmp_path, capsys):
     assert main([*argv, "--batch-size", "4"]) == 0
     data = load_data(str(tmp_path / "d"))
     assert data.train_images.shape[0] == 6 and data.classes == ["a", "b"]
+
+
+def test_images_of_another_size_than_the_model_was_trained_on_are_refused(one_bad, tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--data", str(one_bad), "--skip-bad-images", "--epochs", "1", "--batch-size", "8",
+                 "--device", "cpu", "--out", str(run)]) == 0
+    bigger = write_folder(tmp_path / "bigger", size=(16, 16))  # the same classes, at 16x16
+    refused(capsys, ["eval", "--checkpoint", str(run), "--data", str(bigger)],
+            "has images of shape (3, 16, 16), the model was trained on (3, 8, 8)")

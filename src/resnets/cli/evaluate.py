@@ -13,9 +13,9 @@ from torch import nn
 from ..data import ArrayData, DeviceLoader, folder_loaders, load_data
 from ..errors import UserError
 from ..models import ResNet, optimize_for_inference
-from ..models.pretrained import IMAGENET_DATA
 from ..training import evaluate, load_model, load_pretrained
 from ..training.distributed import Context, resolve_device
+from ..training.evaluate import check_fits
 
 
 def add_model_arguments(p: argparse.ArgumentParser, optimize: bool = True) -> None:
@@ -69,11 +69,7 @@ def run(args: argparse.Namespace) -> None:
     model, meta = open_model(args)
     ctx = Context(device=resolve_device(args.device))
     data = load_data(args.data, skip_bad_images=args.skip_bad_images)
-    # An ImageNet folder names its classes by WordNet id (n01440764, ...), torchvision's weights
-    # by word (tench, ...): the same classes in the same (sorted-id) order.
-    imagenet = meta.get("data") == IMAGENET_DATA and len(data.classes) == len(meta["classes"])
-    if data.classes != meta["classes"] and not imagenet:
-        raise UserError(f"{args.data} has classes {data.classes[:5]}..., the model {meta['classes'][:5]}...")
+    check_fits(data, args.data, meta, "the model")
     mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
     if isinstance(data, ArrayData):
         if args.test_subset:

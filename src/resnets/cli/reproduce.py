@@ -10,6 +10,7 @@ import torch
 
 from ..errors import UserError
 from ..experiments import EXPERIMENTS, SCALES, reproduce
+from ..experiments.runner import recorded_data
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("experiment", choices=[*EXPERIMENTS, "all"], metavar="EXPERIMENT", help=", ".join([*EXPERIMENTS, "all"]))
     p.add_argument("--scale", choices=list(SCALES), default="smoke",
                    help="smoke (the default): under a minute; cpu: 4,000 iterations on a 10k subset, depths 20 and 32 (docs/REPRODUCTION.md gives its measured times); full: the paper's recipe (GPU)")
-    p.add_argument("--data", default="digits", help="CIFAR-10 (any format `resnets train` reads); the default is the bundled digits")
+    p.add_argument("--data", default=None,
+                   help="CIFAR-10 (any format `resnets train` reads); the default is the bundled digits, or with "
+                   "--report-only the data the runs in OUT were trained on")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: reproduce/SCALE)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="train up to N runs at once, each in its own process (several small nets share a GPU well; default: 1)")
@@ -39,12 +42,13 @@ def run(args: argparse.Namespace) -> None:
         raise UserError(f"--jobs must be at least 1, got {args.jobs}")
     out = Path(args.out or f"reproduce/{args.scale}")
     out.mkdir(parents=True, exist_ok=True)
+    data = args.data or (args.report_only and recorded_data(out)) or "digits"
     command = "resnets " + " ".join(shlex.quote(a) for a in args.argv if a != "--debug")
     # The paper's recipe stays fp32 on CPUs, whatever bf16 they have; GPUs use bf16 for speed (at full
     # scale, resnet20 ended at 12.33% in bf16 and 12.60% in fp32: docs/REPRODUCTION.md).
     precision = args.precision if args.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
     machine = {"precision": precision, "compile": args.compile}
-    reports = reproduce(args.experiment, SCALES[args.scale], args.data, out, command, args.jobs, machine,
+    reports = reproduce(args.experiment, SCALES[args.scale], data, out, command, args.jobs, machine,
                         train=not args.report_only)
     for report in reports:
         print(f"report: {report}")

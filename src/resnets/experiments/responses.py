@@ -12,6 +12,7 @@ from torch import nn
 
 from ..data import DeviceLoader, load_data
 from ..training import load_model
+from ..training.evaluate import check_fits
 from .report import finished, header, label, progress, table
 from .runner import Spec, spec
 from .scales import Scale
@@ -72,6 +73,7 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Pat
         if not finished(dirs[m]):
             continue
         model, meta = load_model(dirs[m])
+        check_fits(test, data, meta, str(dirs[m]))
         batches = DeviceLoader(test.test_images, test.test_labels, 500, train=False,
                                mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
         stds[m] = response_stds(model, batches)

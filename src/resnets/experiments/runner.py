@@ -125,5 +125,15 @@ def run_jobs(run_dirs: list[Path], jobs: int) -> None:
         raise UserError(f"{len(failed)} of {len(run_dirs)} runs failed: " + ", ".join(str(d / LOG) for d in failed))
 
 
+def recorded_data(out: Path) -> str | None:
+    """The data the runs in ``out`` were configured with (the first one found), if any."""
+    for config in sorted(out.glob(f"runs/*/{CONFIG}")):
+        try:
+            return json.loads(config.read_text())["data"]
+        except (ValueError, KeyError):
+            continue
+    return None
+
+
 def results(run_dir: Path) -> dict[str, Any]:
     return json.loads((run_dir / RESULTS).read_text())

@@ -10,9 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data import ArrayData, FolderData
 from ..data.images import read_image
 from ..errors import UserError
 from ..models import Preprocess
+from ..models.pretrained import IMAGENET_DATA
 from .distributed import Context, all_reduce_sum
 
 
@@ -28,6 +30,20 @@ def errors(logits: torch.Tensor, y: torch.Tensor, k: int = 5) -> tuple[torch.Ten
     top = logits.topk(min(k, logits.shape[1]), dim=1).indices
     hit = top == y[:, None]
     return (~hit[:, 0]).sum(), (~hit.any(dim=1)).sum()
+
+
+def check_fits(data: ArrayData | FolderData, spec: str, meta: dict[str, Any], model_name: str) -> None:
+    """Refuse, in one line, data the model was not trained for: other classes or, for data held in
+    memory, images of another size or number of channels than its per-pixel mean."""
+    # An ImageNet folder names its classes by WordNet id (n01440764, ...), torchvision's weights
+    # by word (tench, ...): the same classes in the same (sorted-id) order.
+    imagenet = meta.get("data") == IMAGENET_DATA and len(data.classes) == len(meta["classes"])
+    if data.classes != meta["classes"] and not imagenet:
+        raise UserError(f"{spec} has classes {data.classes[:5]}..., {model_name} {meta['classes'][:5]}...")
+    if isinstance(data, ArrayData):
+        shape, wanted = tuple(data.test_images.shape[1:]), (len(meta["mean"]), *meta["input_size"])
+        if shape != wanted:
+            raise UserError(f"{spec} has images of shape {shape}, {model_name} was trained on {wanted}")
 
 
 @torch.no_grad()
