@@ -286,8 +286,11 @@ class Trainer:
         config = self.config
         load_state_dict(self.net, state["model"], f"the checkpoint in {config.out} (was it trained on other data than {config.data}?)")
         if state["step"] != min(state["epoch"] * self.steps_per_epoch, self.total_steps):
+            # The batch is split over the processes: another number of them can round an epoch differently.
+            processes = f" in {self.ctx.world_size} processes" if self.ctx.distributed else ""
             raise UserError(f"the checkpoint is at iteration {state['step']} after {state['epoch']} epochs, but "
-                            f"{config.data} makes epochs of {self.steps_per_epoch} iterations, so it was trained on other data")
+                            f"{config.data} makes epochs of {self.steps_per_epoch} iterations{processes}, so it was "
+                            "trained on other data or another number of processes")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])
