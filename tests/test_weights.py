@@ -73,13 +73,13 @@ def test_shipped_weights_measure_what_they_state(path, capsys):
 
 
 def test_weights_not_shipped_name_those_that_exist(capsys):
-    with pytest.raises(UserError, match=r"no weights 'cifar10' for plain20 .*available: resnet18\.IMAGENET1K_V1"):
-        resnets.plain20(weights="cifar10")
+    with pytest.raises(UserError, match=r"no weights 'cifar10' for plain32 .*available: resnet18\.IMAGENET1K_V1"):
+        resnets.plain32(weights="cifar10")
     with pytest.raises(UserError, match="torchvision's: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2"):
         resnets.resnet50(weights="cifar10")
     with pytest.raises(UserError, match="unknown model 'resnet19'"):
         resnets.get_weights("resnet19", "DEFAULT")
-    one_line_exit_2(["eval", "--model", "plain56", "--weights", "cifar10", "--data", "digits"], capsys, "no weights 'cifar10' for plain56")
+    one_line_exit_2(["eval", "--model", "plain44", "--weights", "cifar10", "--data", "digits"], capsys, "no weights 'cifar10' for plain44")
     one_line_exit_2(["predict", "--model", "resnet20", "x.png"], capsys, "give --checkpoint, or --model and --weights")
 
 

@@ -5,7 +5,7 @@
   fetched by torchvision's ``WeightsEnum.get_state_dict``: from torch.hub's cache
   (``$TORCH_HOME/hub/checkpoints/``), downloaded into it the first time. Our networks keep
   torchvision's state_dict keys, so these load strictly.
-- CIFAR-10 (resnet20 to resnet110): weights we trained, shipped in this folder as
+- CIFAR-10 (resnet20 to resnet110, and the plain nets of Fig. 6): weights we trained, shipped in this folder as
   ``cifar10-MODEL.safetensors``. Each file's metadata says how it was made (recipe, data, command,
   hardware, wall time) and what it measured; ``scripts/ship_weights.py`` writes one from a run directory.
 - Any ``.safetensors`` or ``.pth`` file, by path.
