@@ -193,6 +193,8 @@ def test_report_only_shows_what_is_finished(tmp_path, capsys):
     assert rows(degradation)["resnet32"][:2] == ["unfinished: 8 of 24 iterations, 60.00 so far",
                                                   "unfinished: 8 of 24 iterations, 50.00 so far"]
     assert not (tmp_path / "runs" / "resnet44").exists()  # nothing was trained
+    assert main(["reproduce", "all", "--scale", "full", "--report-only", "--out", str(tmp_path / "none")]) == 2
+    assert "holds no runs to report on" in capsys.readouterr().err and not (tmp_path / "none").exists()
 
 
 def test_report_only_reads_the_data_its_runs_were_trained_on(tmp_path, capsys):

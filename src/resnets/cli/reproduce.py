@@ -41,6 +41,9 @@ def run(args: argparse.Namespace) -> None:
     if args.jobs < 1:
         raise UserError(f"--jobs must be at least 1, got {args.jobs}")
     out = Path(args.out or f"reproduce/{args.scale}")
+    if args.report_only and not any(out.glob("runs/*")):
+        raise UserError(f"{out} holds no runs to report on (no {out / 'runs'} folder, or an empty one): "
+                        "give the --out of an earlier `resnets reproduce`")
     out.mkdir(parents=True, exist_ok=True)
     data = args.data or (args.report_only and recorded_data(out)) or "digits"
     command = "resnets " + " ".join(shlex.quote(a) for a in args.argv if a != "--debug")
