@@ -208,9 +208,10 @@ def test_images_that_cannot_be_read_are_one_line_each(tmp_path, capsys, odd_imag
     (tmp_path / "notes.jpg").write_text("not an image")
     truncated = tmp_path / "truncated.jpg"
     truncated.write_bytes(odd_images["jpeg"].read_bytes()[:-200])
+    (empty := tmp_path / "empty").mkdir()
     for bad, expected in [(tmp_path / "notes.jpg", "not a JPEG, PNG, GIF, BMP, TIFF, WebP or PPM image"),
                           (truncated, "cannot decode image"), (tmp_path / "missing.png", "No such file or directory"),
-                          (tmp_path, "Is a directory")]:
+                          (empty, "a folder with no image files (.jpg, .jpeg, .png")]:
         refused(capsys, ["predict", "--checkpoint", path, str(odd_images["png"]), str(bad)], f"{bad}: ", expected)
 
 

@@ -225,6 +225,16 @@ def test_predict_reads_image_files_like_the_trainer(trained, tmp_path, capsys):
     for o in out:
         probs = [t["probability"] for t in o["top"]]
         assert probs == sorted(probs, reverse=True) and sum(probs) <= 1 + 1e-6 and len(probs) == 3
+    # A folder stands for the image files under it, sorted; batches of 3 give the same answers.
+    (tmp_path / "more").mkdir()
+    shutil.move(paths[7], tmp_path / "more" / "7.png")
+    (tmp_path / "notes.txt").write_text("not an image, not listed")
+    assert main(["predict", "--checkpoint", str(trained.dir), "--json", "--top", "3", "--batch-size", "3", str(tmp_path)]) == 0
+    by_folder = json.loads(capsys.readouterr().out)
+    assert [o["image"] for o in by_folder] == [*paths[:7], str(tmp_path / "more" / "7.png")]
+    for a, b in zip(by_folder, out):
+        assert [t["class"] for t in a["top"]] == [t["class"] for t in b["top"]]
+        assert [t["probability"] for t in a["top"]] == pytest.approx([t["probability"] for t in b["top"]], abs=1e-5)
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..data.images import image_files
 from ..training import predict
 from .evaluate import add_model_arguments, open_model
 
@@ -14,20 +15,23 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Classify image files with a checkpoint (a run directory or a .safetensors file), "
                        "or with a named model and its trained weights.")
     add_model_arguments(p)
-    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...), or folders: every "
+                   "image file under them, sorted")
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show per image")
+    p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images classified at once (default: 64)")
     p.add_argument("--json", action="store_true", help="print JSON: one object per image")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.top < 1:
-        raise ValueError(f"--top must be at least 1, got {args.top}")
+    if args.top < 1 or args.batch_size < 1:
+        raise ValueError(f"--top and --batch-size must be at least 1, got {args.top} and {args.batch_size}")
+    images = image_files(args.images)
     model, meta = open_model(args)
-    predictions = predict(model, meta, args.images, args.top)
+    predictions = predict(model, meta, images, args.top, args.batch_size)
     if args.json:
         print(json.dumps([{"image": path, "top": [{"class": c, "probability": p} for c, p in top]}
-                          for path, top in zip(args.images, predictions)], indent=2))
+                          for path, top in zip(images, predictions)], indent=2))
         return
-    for path, top in zip(args.images, predictions):
+    for path, top in zip(images, predictions):
         print(f"{path}: " + ", ".join(f"{c} {100 * p:.1f}%" for c, p in top))

@@ -16,11 +16,12 @@ import re
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
 from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..errors import UserError, one_line
@@ -60,6 +61,22 @@ def read_image(path: str | os.PathLike, channels: Optional[int] = None) -> torch
         # Pillow decodes every format: torchvision's decode_image crashes the whole process
         # (a segfault) on some damaged JPEGs and PNGs that tests/test_fuzz.py generates.
         return pil_to_tensor(_converted(im, channels))
+
+
+def image_files(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """``paths`` with each folder replaced by the image files under it (at any depth, sorted, with
+    torchvision's image extensions, as ``ImageFolder`` finds them); files are kept as given."""
+    files = []
+    for path in map(str, paths):
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        found = sorted(os.path.join(root, name) for root, _, names in os.walk(path, followlinks=True)
+                       for name in names if has_file_allowed_extension(name, IMG_EXTENSIONS))
+        if not found:
+            raise UserError(f"{path}: a folder with no image files ({', '.join(IMG_EXTENSIONS)})")
+        files += found
+    return files
 
 
 def read_pil(path: str | os.PathLike) -> Image.Image:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
 from ..data import ArrayData, FolderData
 from ..data.images import read_image
@@ -82,9 +84,15 @@ def preprocess(paths: Sequence[str | Path], meta: dict[str, Any]) -> torch.Tenso
 
 
 @torch.no_grad()
-def predict(model: nn.Module, meta: dict[str, Any], paths: Sequence[str | Path], topk: int = 5) -> list[list[tuple[str, float]]]:
-    """For each image, the ``topk`` most probable classes with their probabilities."""
-    probs = model.eval()(preprocess(paths, meta)).softmax(1)
-    values, indices = probs.topk(min(topk, probs.shape[1]), dim=1)
-    classes = meta["classes"]
-    return [[(classes[i], p) for i, p in zip(row_i.tolist(), row_p.tolist())] for row_i, row_p in zip(indices, values)]
+def predict(model: nn.Module, meta: dict[str, Any], paths: Sequence[str | Path], topk: int = 5,
+            batch_size: int = 64) -> list[list[tuple[str, float]]]:
+    """For each image, the ``topk`` most probable classes with their probabilities, ``batch_size``
+    images at a time (a progress bar on a terminal when there are several batches)."""
+    model.eval()
+    classes, found = meta["classes"], []
+    starts = range(0, len(paths), batch_size)
+    for start in tqdm(starts, desc="predicting", unit="batch", disable=len(starts) < 2 or not sys.stderr.isatty()):
+        probs = model(preprocess(paths[start:start + batch_size], meta)).softmax(1)
+        values, indices = probs.topk(min(topk, probs.shape[1]), dim=1)
+        found += [[(classes[i], p) for i, p in zip(row_i.tolist(), row_p.tolist())] for row_i, row_p in zip(indices, values)]
+    return found
