@@ -20,7 +20,8 @@ import resnets
 import resnets.cli.train
 from resnets.cli import main
 from resnets.cli.main import build_parser
-from resnets.data import load_data
+from resnets.data import DeviceLoader, load_data
+from resnets.experiments.responses import response_stds
 from resnets.errors import UserError
 from resnets.models import Preprocess, pretrained
 from resnets.models.weights import read_description
@@ -70,6 +71,26 @@ def test_shipped_weights_measure_what_they_state(path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["images"] == 2000
     assert abs((1 - result["top1_error"]) - meta["test_top1"]) <= 0.015
+
+
+@pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
+def test_shipped_weights_show_fig7s_orderings():
+    """Fig. 7: residual functions respond less than plain layers at equal depth, and the deeper
+    ResNet less than the shallower (mean std of the 3x3 layers' responses, 1,000 test images)."""
+    shipped = {model for model, _ in pretrained.shipped()}
+    pairs = [(a, b) for a, b in [("resnet20", "plain20"), ("resnet56", "plain56"), ("resnet56", "resnet20")]
+             if {a, b} <= shipped]
+    assert pairs, "no pair of shipped weights to compare"
+    test = load_data(str(JPEG_COPY)).subset(None, 1000)
+    mean = {}
+    for model in {m for pair in pairs for m in pair}:
+        meta = resnets.get_weights(model, "cifar10").meta
+        batches = DeviceLoader(test.test_images, test.test_labels, 500, train=False,
+                               mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
+        stds = response_stds(resnets.create_model(model, weights="cifar10"), batches)
+        mean[model] = sum(stds) / len(stds)
+    for smaller, larger in pairs:
+        assert mean[smaller] < mean[larger], mean
 
 
 def test_weights_not_shipped_name_those_that_exist(capsys):
