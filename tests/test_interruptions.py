@@ -225,3 +225,22 @@ def test_an_unanticipated_error_is_one_line_with_exit_code_1(tmp_path, monkeypat
                    "(rerun with --debug for the traceback)\n")
     with pytest.raises(RuntimeError):
         main(["--debug", "train", "--resume", str(tmp_path)])
+
+
+def test_a_run_interrupted_in_one_process_is_resumed_by_two(tmp_path):
+    # A run moved from a laptop to torchrun: the global batch (128) is split in two, so an epoch
+    # keeps its iterations and the checkpoint fits.
+    def interrupt(record):
+        if record["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    run = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        train(small(run, epochs=3, batch_size=128, device="cpu"), callbacks=[interrupt])
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "resnets", "train",
+                           "--resume", str(run)], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "x 2 processes" in done.stdout
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [0, 1, 2] and records[2]["step"] == 3 * records[0]["step"]  # continued
+    assert json.loads((run / "results.json").read_text())["processes"] == 2
