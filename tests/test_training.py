@@ -163,11 +163,27 @@ def test_nonfinite_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     assert torch.load(state_file, weights_only=True)["epoch"] == 1
 
 
+def test_a_shorter_run_of_a_step_recipe_keeps_its_milestones_in_proportion(tmp_path, capsys):
+    # Section 4.2's drops at 32k and 48k of 64k iterations: at 50% and 75% of any other length.
+    assert make_config("cifar").milestones == (32_000, 48_000)
+    assert make_config("cifar", epochs=4).milestones == make_config("cifar", iterations=100).milestones == (0.5, 0.75)
+    assert make_config("cifar", epochs=4, milestones=(10,)).milestones == (10,)
+    run = train(small(tmp_path / "run", recipe="cifar", epochs=4, batch_size=128))  # 11 iterations an epoch
+    records = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["lr"] for r in records] == pytest.approx([0.2, 0.02, 0.002, 0.002])  # drops at iterations 22 and 33
+    with pytest.raises(SystemExit, match="2"):  # argparse's own exit for a bad option value
+        main(["train", "--milestones", "2.5", "--out", str(tmp_path / "no")])
+    assert "invalid milestone '2.5'" in capsys.readouterr().err
+    assert main(["train", "--lr", "nan", "--out", str(tmp_path / "no")]) == 2
+    assert "got lr nan" in capsys.readouterr().err
+
+
 def test_warmup_holds_lr_until_training_error_falls(tmp_path):
     # Section 4.2's ResNet-110 warm-up, tried on resnet20 by lowering the depth it applies from.
-    never = train(small(tmp_path / "a", recipe="cifar", iterations=30, warmup_min_depth=20, warmup_until_error=0.0))
-    soon = train(small(tmp_path / "b", recipe="cifar", iterations=30, warmup_min_depth=20, warmup_until_error=1.0))
-    plain = train(small(tmp_path / "c", recipe="cifar", iterations=30))
+    # (no lr drops in these 30 iterations: milestones=())
+    never = train(small(tmp_path / "a", recipe="cifar", iterations=30, milestones=(), warmup_min_depth=20, warmup_until_error=0.0))
+    soon = train(small(tmp_path / "b", recipe="cifar", iterations=30, milestones=(), warmup_min_depth=20, warmup_until_error=1.0))
+    plain = train(small(tmp_path / "c", recipe="cifar", iterations=30, milestones=()))
     lr = lambda run: [json.loads(line)["lr"] for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
     assert lr(never) == pytest.approx([0.01, 0.01])
     assert lr(soon) == pytest.approx([0.2, 0.2])

@@ -17,6 +17,16 @@ def shortcut(value: str):
     return value.upper()
 
 
+def milestone(value: str) -> float:
+    """An iteration (a whole number), or a fraction of the run between 0 and 1."""
+    number = float(value)
+    if number >= 1 and number == int(number):
+        return int(number)
+    if 0 < number < 1:
+        return number
+    raise argparse.ArgumentTypeError(f"invalid milestone {value!r}: an iteration (a whole number) or a fraction between 0 and 1")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -53,7 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--weight-decay", type=float, metavar="WD", help="L2 weight decay")
     opt.add_argument("--label-smoothing", type=float, metavar="EPS", help="label smoothing of the loss")
     opt.add_argument("--schedule", choices=["step", "onecycle", "cosine", "plateau"], help="learning-rate schedule")
-    opt.add_argument("--milestones", type=int, nargs="+", metavar="STEP", help="iterations at which a step schedule divides lr by 10")
+    opt.add_argument("--milestones", type=milestone, nargs="+", metavar="STEP",
+                     help="iterations at which a step schedule divides lr by 10, or fractions of the run (0.5 0.75); "
+                     "default: the recipe's, in proportion when --epochs or --iterations changes the run's length")
     opt.add_argument("--validation", type=int, metavar="N", help="hold N training images out for validation (paper: 5000)")
     opt.add_argument("--train-subset", type=int, metavar="N", help="train on a seeded subset of N images")
     opt.add_argument("--test-subset", type=int, metavar="N", help="test on a seeded subset of N images")

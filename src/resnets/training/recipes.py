@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
 
@@ -32,7 +33,7 @@ class TrainConfig:
     # Learning-rate schedule: "step" (divide by 10 at `milestones` iterations), "onecycle",
     # "cosine", or "plateau" (divide by 10 when the validation error stops improving).
     schedule: Literal["step", "onecycle", "cosine", "plateau"] = "step"
-    milestones: tuple[int, ...] = ()
+    milestones: tuple[float, ...] = ()  # iterations; a value below 1 is a fraction of the run (0.5: halfway)
     # Section 4.2, ResNet-110: start at `warmup_lr` until the training error is below
     # `warmup_until_error`, then use `lr`. Applied to networks of `warmup_min_depth` layers or more.
     warmup_lr: Optional[float] = None
@@ -115,6 +116,11 @@ def make_config(recipe: str = "fast", **overrides: Any) -> TrainConfig:
         values["iterations"] = None
     if "iterations" in given and "epochs" not in given:
         values["epochs"] = None
+    # A run of another length keeps the recipe's step schedule in proportion (cifar: lr divided at
+    # 50% and 75% of the run, as at Section 4.2's 32k and 48k of 64k), unless --milestones is given.
+    base = RECIPES[recipe]
+    if ("epochs" in given or "iterations" in given) and "milestones" not in given and base["milestones"]:
+        values["milestones"] = tuple(m / base["iterations"] for m in base["milestones"])
     config = TrainConfig.from_dict(values)
     validate(config)
     return config
@@ -128,8 +134,12 @@ def validate(config: TrainConfig) -> None:
         value = getattr(config, name)
         if value is not None and value < 1:
             raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
-    if config.lr <= 0 or config.weight_decay < 0 or not 0 <= config.momentum < 1:
-        raise UserError("need lr > 0, weight decay >= 0 and 0 <= momentum < 1")
+    if not (0 < config.lr < math.inf and 0 <= config.weight_decay < math.inf and 0 <= config.momentum < 1):
+        raise UserError(f"need 0 < lr, 0 <= weight decay and 0 <= momentum < 1, all finite; got lr {config.lr}, "
+                        f"weight decay {config.weight_decay}, momentum {config.momentum}")
+    if not all(0 < m < 1 or (m >= 1 and m == int(m)) for m in config.milestones):
+        raise UserError(f"milestones are iterations (whole numbers) or fractions of the run between 0 and 1, "
+                        f"got {' '.join(map(str, config.milestones))}")
     if not 0 <= config.label_smoothing < 1:
         raise UserError(f"--label-smoothing must be in [0, 1), got {config.label_smoothing}")
     if config.validation < 0 or config.workers < 0:

@@ -128,7 +128,7 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, total_
     """The learning-rate schedule, stepped once per iteration (``plateau``: once per epoch); each
     works for any number of steps from 1."""
     if config.schedule == "step":
-        milestones = sorted(config.milestones)
+        milestones = sorted(m if m >= 1 else max(1, round(m * total_steps)) for m in config.milestones)
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.1 ** sum(step >= m for m in milestones))
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, one_cycle(total_steps))
