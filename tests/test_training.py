@@ -260,7 +260,7 @@ def test_predict_reads_image_files_like_the_trainer(trained, tmp_path, capsys):
         (["train", "--data", "/no/such/place"], "/no/such/place"),
         (["train", "--data", "{tmp}"], "recogni"),
         (["train", "--epochs", "0"], "--epochs must be at least 1"),
-        (["train", "--lr", "-1"], "lr > 0"),
+        (["train", "--lr", "-1"], "0 < lr"),
         (["train", "--resume", "{tmp}"], "not a run directory"),
         (["eval", "--checkpoint", "{tmp}/junk.safetensors", "--data", "digits"], "cannot read checkpoint"),
         (["eval", "--checkpoint", "{tmp}", "--data", "digits"], "holds no checkpoint"),
