@@ -174,6 +174,8 @@ def test_a_shorter_run_of_a_step_recipe_keeps_its_milestones_in_proportion(tmp_p
     with pytest.raises(SystemExit, match="2"):  # argparse's own exit for a bad option value
         main(["train", "--milestones", "2.5", "--out", str(tmp_path / "no")])
     assert "invalid milestone '2.5'" in capsys.readouterr().err
+    assert main(["train", "--milestones", "100", "--out", str(tmp_path / "no")]) == 2  # fast: one-cycle
+    assert "milestones apply to the step schedule, not onecycle" in capsys.readouterr().err
     assert main(["train", "--lr", "nan", "--out", str(tmp_path / "no")]) == 2
     assert "got lr nan" in capsys.readouterr().err
 

@@ -121,6 +121,10 @@ def make_config(recipe: str = "fast", **overrides: Any) -> TrainConfig:
     base = RECIPES[recipe]
     if ("epochs" in given or "iterations" in given) and "milestones" not in given and base["milestones"]:
         values["milestones"] = tuple(m / base["iterations"] for m in base["milestones"])
+    if values["schedule"] != "step":  # the recipe's milestones go with its step schedule
+        if given.get("milestones"):
+            raise UserError(f"milestones apply to the step schedule, not {values['schedule']}: add --schedule step")
+        values["milestones"] = ()
     config = TrainConfig.from_dict(values)
     validate(config)
     return config
