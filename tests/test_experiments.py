@@ -112,6 +112,12 @@ def test_responses(out):
     assert response_stds(model, batches)[names.index("layer2.1.bn2")] == pytest.approx(expected, rel=1e-4)
     mean = sum(response_stds(model, batches)) / len(names)
     assert table["resnet20"][1] == f"{mean:.3f}"
+    # Fig. 7 (bottom), rank by rank: the sorted curves compared, counted from the stds themselves.
+    plain, _ = load_model(out / "runs" / "plain20")
+    ours, theirs = sorted(response_stds(model, batches), reverse=True), sorted(response_stds(plain, batches), reverse=True)
+    below = sum(ours[i] < theirs[i] for i in range(19))
+    assert f"ResNet-20 {mean:.3f} vs plain-20 {sum(theirs) / 19:.3f}, sorted by size below at {below} of the 19 largest ranks" \
+        in (out / "responses.md").read_text()
 
 
 @pytest.mark.parametrize("scale", list(SCALES))

@@ -105,7 +105,7 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Pat
         "",
         table(["model", "3x3 layers", "mean std", "largest", "smallest"], rows),
         "",
-        *findings(mean, shallow, deep),
+        *findings(stds, shallow, deep),
         "",
     ])
     report = out / "responses.md"
@@ -113,8 +113,16 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Pat
     return report
 
 
-def findings(mean: dict[str, float], shallow: int, deep: int) -> list[str]:
-    """Fig. 7's two findings, as far as the finished runs (``mean``: each one's mean std) show them."""
+def ranks_below(a: list[float], b: list[float]) -> str:
+    """At how many ranks ``a``'s responses, sorted by size, lie below ``b``'s (Fig. 7, bottom)."""
+    below = sum(x < y for x, y in zip(sorted(a, reverse=True), sorted(b, reverse=True)))
+    return f"below at {below} of the {min(len(a), len(b))} largest ranks"
+
+
+def findings(stds: dict[str, list[float]], shallow: int, deep: int) -> list[str]:
+    """Fig. 7's two findings, as far as the finished runs (``stds``: each one's per-layer stds) show
+    them: on average, and rank by rank in the sorted curves."""
+    mean = {m: sum(v) / len(v) for m, v in stds.items()}
 
     def compared(pairs: list[tuple[str, str]], claim: str, paper: str) -> str:
         done = [(a, b) for a, b in pairs if a in mean and b in mean]
@@ -122,7 +130,8 @@ def findings(mean: dict[str, float], shallow: int, deep: int) -> list[str]:
         if not done:
             return f"- {claim}: waits for {waiting} to finish; the paper: \"{paper}\"."
         holds = all(mean[a] < mean[b] for a, b in done)
-        values = "; ".join(f"{label(a)} {mean[a]:.3f} vs {label(b)} {mean[b]:.3f}" for a, b in done)
+        values = "; ".join(f"{label(a)} {mean[a]:.3f} vs {label(b)} {mean[b]:.3f}, sorted by size "
+                           f"{ranks_below(stds[a], stds[b])}" for a, b in done)
         rest = f"; {waiting} still to finish" if waiting else ""
         return f"- {claim}: {'yes' if holds else 'no'} ({values}{rest}); the paper: \"{paper}\"."
 
