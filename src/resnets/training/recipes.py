@@ -119,7 +119,7 @@ def make_config(recipe: str = "fast", **overrides: Any) -> TrainConfig:
     # A run of another length keeps the recipe's step schedule in proportion (cifar: lr divided at
     # 50% and 75% of the run, as at Section 4.2's 32k and 48k of 64k), unless --milestones is given.
     base = RECIPES[recipe]
-    if ("epochs" in given or "iterations" in given) and "milestones" not in given and base["milestones"]:
+    if ("epochs" in given or "iterations" in given) and "milestones" not in given and base["milestones"] and base["iterations"]:
         values["milestones"] = tuple(m / base["iterations"] for m in base["milestones"])
     if values["schedule"] != "step":  # the recipe's milestones go with its step schedule
         if given.get("milestones"):
