@@ -75,10 +75,13 @@ def default_out(config: TrainConfig) -> Path:
 def build_pipeline(config: TrainConfig, ctx: Context) -> Pipeline:
     """Load the data and wrap it in loaders: whole-batch augmentation on the device for array
     data sets, DataLoader workers for large image folders."""
+    batch, processes = config.batch_size, ctx.world_size
+    if batch % processes:  # each process takes an equal share: else the run would train with a smaller batch
+        below = batch - batch % processes
+        raise UserError(f"--batch-size {batch} does not split evenly over {processes} processes: use a multiple of "
+                        f"{processes}, such as {f'{below} or ' if below else ''}{below + processes}")
+    per_rank = batch // processes
     data = load_data(config.data, skip_bad_images=config.skip_bad_images, log_dir=config.out if ctx.is_main else None)
-    per_rank = config.batch_size // ctx.world_size
-    if per_rank < 1:
-        raise UserError(f"--batch-size {config.batch_size} is smaller than the {ctx.world_size} processes")
     if isinstance(data, FolderData):
         # Crops of randomly rescaled images have no fixed pixel grid, so the "per-pixel mean" of
         # Section 3.4 becomes the per-channel ImageNet mean and std (as fb.resnet.torch does);
