@@ -220,12 +220,12 @@ def test_two_process_gloo_run(tmp_path):
     assert len(records) == 1  # rank 0 alone logs
 
 
-
 @pytest.mark.parametrize("batch, processes, hint", [(128, 3, "such as 126 or 129"), (2, 4, "such as 4")])
 def test_a_batch_that_does_not_split_over_the_processes_is_refused(tmp_path, batch, processes, hint):
     # The batch is global and each process takes an equal share: 128 over 3 would train with 126.
     with pytest.raises(UserError, match=f"--batch-size {batch} does not split evenly over {processes} processes.*{hint}$"):
         build_pipeline(small(tmp_path, batch_size=batch), Context(world_size=processes))
+
 
 def test_eval_matches_the_run(trained, capsys):
     assert main(["eval", "--checkpoint", str(trained.dir), "--data", "digits", "--json"]) == 0
