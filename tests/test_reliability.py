@@ -215,6 +215,18 @@ def test_images_that_cannot_be_read_are_one_line_each(tmp_path, capsys, odd_imag
         refused(capsys, ["predict", "--checkpoint", path, str(odd_images["png"]), str(bad)], f"{bad}: ", expected)
 
 
+
+def test_predict_prints_each_batch_as_it_is_classified(tmp_path, capsys, odd_images):
+    # A folder of thousands of images shows its results as they come: the batches before an
+    # unreadable file are printed before the refusal of that file.
+    path = checkpoint(tmp_path / "c.safetensors")
+    (tmp_path / "notes.jpg").write_text("not an image")
+    argv = ["predict", "--checkpoint", path, "--batch-size", "1", "--top", "1", str(odd_images["png"]), str(tmp_path / "notes.jpg")]
+    code = main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2 and "notes.jpg: " in err, err
+    assert out.startswith(f"{odd_images['png']}: ") and len(out.splitlines()) == 1, out
+
 def test_a_decompression_bomb_is_refused_before_decoding(tmp_path, capsys):
     path = checkpoint(tmp_path / "c.safetensors")
     bomb = png_header(tmp_path / "bomb.png", 20_000, 20_000)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from tqdm import tqdm
+
 from ..data.images import image_files
 from ..training import predict
 from .evaluate import add_model_arguments, open_model
@@ -30,8 +32,8 @@ def run(args: argparse.Namespace) -> None:
     model, meta = open_model(args)
     predictions = predict(model, meta, images, args.top, args.batch_size)
     if args.json:
-        print(json.dumps([{"image": path, "top": [{"class": c, "probability": p} for c, p in top]}
-                          for path, top in zip(images, predictions)], indent=2))
+        print(json.dumps([{"image": str(path), "top": [{"class": c, "probability": p} for c, p in top]}
+                          for path, top in predictions], indent=2))
         return
-    for path, top in zip(images, predictions):
-        print(f"{path}: " + ", ".join(f"{c} {100 * p:.1f}%" for c, p in top))
+    for path, top in predictions:  # as each batch is classified; tqdm.write keeps the progress bar below
+        tqdm.write(f"{path}: " + ", ".join(f"{c} {100 * p:.1f}%" for c, p in top))

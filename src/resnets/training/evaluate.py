@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -83,16 +83,18 @@ def preprocess(paths: Sequence[str | Path], meta: dict[str, Any]) -> torch.Tenso
     return torch.stack([transform(read_image(path, channels)) for path in paths])
 
 
-@torch.no_grad()
 def predict(model: nn.Module, meta: dict[str, Any], paths: Sequence[str | Path], topk: int = 5,
-            batch_size: int = 64) -> list[list[tuple[str, float]]]:
-    """For each image, the ``topk`` most probable classes with their probabilities, ``batch_size``
-    images at a time (a progress bar on a terminal when there are several batches)."""
+            batch_size: int = 64) -> Iterator[tuple[str | Path, list[tuple[str, float]]]]:
+    """Each image with its ``topk`` most probable classes and their probabilities, yielded as each
+    batch of ``batch_size`` images is classified, so that a caller can show them as they come (a
+    progress bar on a terminal when there are several batches)."""
     model.eval()
-    classes, found = meta["classes"], []
+    classes = meta["classes"]
     starts = range(0, len(paths), batch_size)
     for start in tqdm(starts, desc="predicting", unit="batch", disable=len(starts) < 2 or not sys.stderr.isatty()):
-        probs = model(preprocess(paths[start:start + batch_size], meta)).softmax(1)
+        batch = paths[start:start + batch_size]
+        with torch.no_grad():
+            probs = model(preprocess(batch, meta)).softmax(1)
         values, indices = probs.topk(min(topk, probs.shape[1]), dim=1)
-        found += [[(classes[i], p) for i, p in zip(row_i.tolist(), row_p.tolist())] for row_i, row_p in zip(indices, values)]
-    return found
+        for path, row_i, row_p in zip(batch, indices.tolist(), values.tolist()):
+            yield path, [(classes[i], p) for i, p in zip(row_i, row_p)]
