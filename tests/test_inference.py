@@ -83,10 +83,11 @@ def test_bf16_is_close_and_fp16_needs_a_gpu():
         fold_batch_norms(resnets.create_model("resnet20"))
 
 
-def test_eval_and_predict_fold_by_default(tmp_path, capsys):
+def test_eval_and_predict_fold_by_default_and_take_a_precision(tmp_path, capsys):
     from resnets.cli import main
 
-    run = tmp_path / "run"
+    run, image = tmp_path / "run", tmp_path / "digit.png"
+    torchvision.io.write_png(torch.randint(0, 256, (1, 8, 8), dtype=torch.uint8), str(image))
     assert main(["train", "--epochs", "1", "--out", str(run)]) == 0
     results = []
     for extra in ([], ["--no-optimize"]):
@@ -94,3 +95,10 @@ def test_eval_and_predict_fold_by_default(tmp_path, capsys):
         results.append(json.loads(capsys.readouterr().out.splitlines()[-1]))
     assert results[0]["top1_error"] == results[1]["top1_error"]
     assert abs(results[0]["loss"] - results[1]["loss"]) < 1e-4 * results[1]["loss"]
+    assert main(["predict", "--checkpoint", str(run), "--precision", "bf16", "--top", "1", str(image)]) == 0
+    assert capsys.readouterr().out.startswith(f"{image}: ")
+    for extra, expected in [(["--precision", "fp16"], "fp16 inference needs a GPU"),
+                            (["--precision", "bf16", "--no-optimize"], "--precision bf16 is the optimized model's")]:
+        assert main(["eval", "--checkpoint", str(run), "--data", "digits", *extra]) == 2
+        err = capsys.readouterr().err
+        assert expected in err and len(err.strip().splitlines()) == 1, err

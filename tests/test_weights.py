@@ -74,6 +74,16 @@ def test_shipped_weights_measure_what_they_state(path, capsys):
 
 
 @pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
+def test_bf16_inference_keeps_the_accuracy(capsys):
+    # `eval --precision bf16` (bf16 weights and arithmetic) against fp32, on the same 2,000 images.
+    argv = ["eval", "--model", "resnet20", "--weights", "cifar10", "--data", str(JPEG_COPY), "--test-subset", "2000", "--json"]
+    errors = []
+    for precision in ("fp32", "bf16"):
+        assert main([*argv, "--precision", precision]) == 0
+        errors.append(json.loads(capsys.readouterr().out)["top1_error"])
+    assert abs(errors[0] - errors[1]) <= 0.005, errors  # 10 images of 2,000
+
+@pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
 def test_shipped_weights_show_fig7s_orderings():
     """Fig. 7: residual functions respond less than plain layers at equal depth, and the deeper
     ResNet less than the shallower (mean std of the 3x3 layers' responses, 1,000 test images)."""

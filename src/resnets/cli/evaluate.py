@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+import sys
+from typing import Any, Optional
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from ..data import ArrayData, DeviceLoader, folder_loaders, load_data
 from ..errors import UserError
@@ -16,6 +18,8 @@ from ..models import ResNet, optimize_for_inference
 from ..training import evaluate, load_model, load_pretrained
 from ..training.distributed import Context, resolve_device
 from ..training.evaluate import check_fits
+
+PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 def add_model_arguments(p: argparse.ArgumentParser, optimize: bool = True) -> None:
@@ -28,13 +32,21 @@ def add_model_arguments(p: argparse.ArgumentParser, optimize: bool = True) -> No
     if optimize:
         g.add_argument("--no-optimize", action="store_true",
                        help="run the model as trained, without folding its batch norms into its convolutions")
+        g.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                       help="the optimized model's weights and arithmetic: fp32 (default), bf16 (fast on GPUs and on "
+                       "CPUs with AVX512-BF16 or AMX, emulated and slow on others) or fp16 (GPUs)")
 
 
-def open_model(args: argparse.Namespace) -> tuple[nn.Module, dict[str, Any]]:
-    """The model that ``add_model_arguments`` asked for, made ready for inference (batch norms
-    folded, channels_last) unless ``--no-optimize``, and its metadata (classes, normalization)."""
+def open_model(args: argparse.Namespace, device: Optional[torch.device] = None) -> tuple[nn.Module, dict[str, Any]]:
+    """The model that ``add_model_arguments`` asked for on ``device`` (default: the CPU), made ready
+    for inference (batch norms folded, channels_last, ``--precision``) unless ``--no-optimize``, and
+    its metadata (classes, normalization)."""
+    if args.no_optimize and args.precision != "fp32":
+        raise UserError(f"--precision {args.precision} is the optimized model's: drop --no-optimize")
     model, meta = open_trained(args)
-    return (model if args.no_optimize else optimize_for_inference(model)), meta
+    if args.no_optimize:
+        return (model if device is None else model.to(device)), meta
+    return optimize_for_inference(model, dtype=args.precision, device=device), meta
 
 
 def open_trained(args: argparse.Namespace) -> tuple[ResNet, dict[str, Any]]:
@@ -58,16 +70,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ten-crop", action="store_true", help="10-crop testing (image folders; paper Section 3.4)")
     p.add_argument("--skip-bad-images", action="store_true",
                    help="image folders: leave out images that cannot be read, listing them (default: refuse the data set)")
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--workers", type=int, default=4)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--batch-size", type=int, default=256, metavar="N", help="images evaluated at once (default: 256)")
+    p.add_argument("--workers", type=int, default=4, metavar="N",
+                   help="DataLoader workers that decode image folders too large to hold in memory (default: 4)")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> None:
-    model, meta = open_model(args)
     ctx = Context(device=resolve_device(args.device))
+    model, meta = open_model(args, ctx.device)
     data = load_data(args.data, skip_bad_images=args.skip_bad_images)
     check_fits(data, args.data, meta, "the model")
     mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
@@ -82,7 +95,7 @@ def run(args: argparse.Namespace) -> None:
         batches = folder_loaders(data, args.batch_size, args.workers, train_size=meta["input_size"][0],
                                  ten_crop=args.ten_crop, mean=mean.flatten().tolist(), std=std.flatten().tolist(),
                                  test_resize=meta.get("resize")).test
-    result = evaluate(model.to(ctx.device), batches, ctx)
+    result = evaluate(model, tqdm(batches, desc="evaluating", unit="batch", disable=not sys.stderr.isatty()), ctx)
     if args.json:
         print(json.dumps(result))
     else:
