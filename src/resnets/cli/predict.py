@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from ..data.images import image_files
 from ..training import predict
+from ..training.distributed import resolve_device
 from .evaluate import add_model_arguments, open_model
 
 
@@ -21,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "image file under them, sorted")
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show per image")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images classified at once (default: 64)")
+    p.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
     p.add_argument("--json", action="store_true", help="print JSON: one object per image")
     p.set_defaults(run=run)
 
@@ -29,7 +31,7 @@ def run(args: argparse.Namespace) -> None:
     if args.top < 1 or args.batch_size < 1:
         raise ValueError(f"--top and --batch-size must be at least 1, got {args.top} and {args.batch_size}")
     images = image_files(args.images)
-    model, meta = open_model(args)
+    model, meta = open_model(args, resolve_device(args.device))
     predictions = predict(model, meta, images, args.top, args.batch_size)
     if args.json:
         print(json.dumps([{"image": str(path), "top": [{"class": c, "probability": p} for c, p in top]}

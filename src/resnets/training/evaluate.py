@@ -89,12 +89,12 @@ def predict(model: nn.Module, meta: dict[str, Any], paths: Sequence[str | Path],
     batch of ``batch_size`` images is classified, so that a caller can show them as they come (a
     progress bar on a terminal when there are several batches)."""
     model.eval()
-    classes = meta["classes"]
+    classes, device = meta["classes"], next(model.parameters()).device
     starts = range(0, len(paths), batch_size)
     for start in tqdm(starts, desc="predicting", unit="batch", disable=len(starts) < 2 or not sys.stderr.isatty()):
         batch = paths[start:start + batch_size]
         with torch.no_grad():
-            probs = model(preprocess(batch, meta)).softmax(1)
+            probs = model(preprocess(batch, meta).to(device)).softmax(1)
         values, indices = probs.topk(min(topk, probs.shape[1]), dim=1)
         for path, row_i, row_p in zip(batch, indices.tolist(), values.tolist()):
             yield path, [(classes[i], p) for i, p in zip(row_i, row_p)]
