@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("runs", nargs="+", metavar="RUN_DIR")
     p.add_argument("--out", help="PNG file to write (default: curves.png; with --windows, no figure unless given)")
     p.add_argument("--labels", nargs="+", help="one label per run (default: the directory names)")
-    p.add_argument("--title", default="")
+    p.add_argument("--title", default="", help="the figure's title (default: none)")
     p.add_argument("--windows", nargs="+", type=int, metavar="STEP",
                    help="also print a Markdown table of each run's mean training and test error between "
                         "these iterations (0 is prepended), e.g. the lr steps: --windows 32000 48000 64000")
