@@ -149,6 +149,11 @@ def test_torchvision_names_load_through_the_hub_cache(hub):
         resnets.resnet34(weights="DEFAULT")
     with pytest.raises(UserError, match="torchvision has none for resnet20"):
         resnets.resnet20(weights=ResNet18_Weights.IMAGENET1K_V1)
+    # pretrained=True, as timm and torchvision before 0.13 spell it: torchvision's legacy choice, V1.
+    torch.testing.assert_close(resnets.create_model("resnet18", pretrained=True).state_dict(), theirs.state_dict(),
+                               rtol=0, atol=0)
+    with pytest.raises(UserError, match=r"cannot load torchvision's ResNet34_Weights\.IMAGENET1K_V1 "):
+        resnets.resnet34(pretrained=True)
 
 
 def test_torch_hub_loads_every_network_from_a_checkout(hub):
@@ -165,6 +170,12 @@ def test_torch_hub_loads_every_network_from_a_checkout(hub):
     expected = torchvision.models.resnet18(weights=ResNet18_Weights.IMAGENET1K_V1).state_dict()
     torch.testing.assert_close(theirs.state_dict(), expected, rtol=0, atol=0)
     assert torch.hub.load(str(ROOT), "plain56", source="local", num_classes=100).fc.out_features == 100
+    legacy = torch.hub.load(str(ROOT), "resnet20", source="local", pretrained=True)  # torch.hub's older idiom
+    torch.testing.assert_close(legacy.state_dict(), ours.state_dict(), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="give weights='cifar10' or pretrained=True, not both"):
+        resnets.resnet20(weights="cifar10", pretrained=True)
+    with pytest.raises(UserError, match="no weights 'cifar10' for plain32"):
+        resnets.plain32(pretrained=True)
 
 
 def test_torchvision_weights_carry_torchvisions_preprocessing(hub, tmp_path, capsys):

@@ -51,7 +51,8 @@ def model_config(name: str, **overrides: Any) -> dict[str, Any]:
     return {**ARCHITECTURES[name], **overrides}
 
 
-def create_model(name: str, weights: Any = None, progress: bool = True, **overrides: Any) -> ResNet:
+def create_model(name: str, weights: Any = None, progress: bool = True, pretrained: bool = False,
+                 **overrides: Any) -> ResNet:
     """Build a named model, e.g. ``create_model("resnet56", num_classes=100)``.
 
     ``weights`` loads trained weights, strictly, as torchvision's builders do (their number of
@@ -59,7 +60,15 @@ def create_model(name: str, weights: Any = None, progress: bool = True, **overri
     ``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``, ``"DEFAULT"`` or enum for resnet18-152, our ``"cifar10"``
     (or ``"DEFAULT"``) for the CIFAR nets that have them, or a ``.safetensors`` / ``.pth`` path; see
     :func:`resnets.list_weights`. ``progress``: show torch.hub's download bar.
+
+    ``pretrained=True`` is the older spelling that timm and torchvision before 0.13 use (and code
+    written for ``torch.hub.load(..., pretrained=True)``): the weights torchvision's legacy
+    interface gives it, ``"IMAGENET1K_V1"`` for resnet18-152, and ``"cifar10"`` for our CIFAR nets.
     """
+    if pretrained:
+        if weights is not None:
+            raise ValueError(f"give weights={weights!r} or pretrained=True, not both")
+        weights = "IMAGENET1K_V1" if ARCHITECTURES.get(name, {}).get("stem") == "imagenet" else "cifar10"
     if weights is None:
         return ResNet(**model_config(name, **overrides))
     from .pretrained import get_weights  # weights name models of this registry: imported on use
@@ -75,8 +84,8 @@ def create_model(name: str, weights: Any = None, progress: bool = True, **overri
 
 
 def _constructor(name: str) -> Callable[..., ResNet]:
-    def build(*, weights: Any = None, progress: bool = True, **overrides: Any) -> ResNet:
-        return create_model(name, weights=weights, progress=progress, **overrides)
+    def build(*, weights: Any = None, progress: bool = True, pretrained: bool = False, **overrides: Any) -> ResNet:
+        return create_model(name, weights=weights, progress=progress, pretrained=pretrained, **overrides)
 
     arch = ARCHITECTURES[name]
     kind = "plain network" if arch["shortcut"] is None else f"shortcut option {arch['shortcut']}"
