@@ -1,11 +1,13 @@
 """The command line: help, the summary table, and one-line errors with exit code 2."""
 
+import argparse
 import subprocess
 import sys
 
 import pytest
 
 from resnets.cli import main
+from resnets.cli.main import build_parser
 
 
 def run_cli(*args):
@@ -25,6 +27,19 @@ def test_every_subcommand_has_help(command, capsys):
     assert e.value.code == 0
     assert "usage: resnets " + command in capsys.readouterr().out
 
+
+
+def test_every_argument_is_explained_in_help():
+    # Every option and positional argument of every subcommand says what it is for in --help.
+    def unexplained(parser, prefix):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from unexplained(sub, f"{prefix} {name}")
+            elif not action.help and not isinstance(action, argparse._HelpAction):
+                yield f"{prefix} {action.option_strings[0] if action.option_strings else action.dest}"
+
+    assert list(unexplained(build_parser(), "resnets")) == []
 
 def test_summary_prints_table_1(capsys):
     assert main(["summary", "resnet34", "--input-size", "224"]) == 0
