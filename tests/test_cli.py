@@ -28,7 +28,6 @@ def test_every_subcommand_has_help(command, capsys):
     assert "usage: resnets " + command in capsys.readouterr().out
 
 
-
 def test_every_argument_is_explained_in_help():
     # Every option and positional argument of every subcommand says what it is for in --help.
     def unexplained(parser, prefix):
@@ -40,6 +39,7 @@ def test_every_argument_is_explained_in_help():
                 yield f"{prefix} {action.option_strings[0] if action.option_strings else action.dest}"
 
     assert list(unexplained(build_parser(), "resnets")) == []
+
 
 def test_summary_prints_table_1(capsys):
     assert main(["summary", "resnet34", "--input-size", "224"]) == 0

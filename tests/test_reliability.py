@@ -215,7 +215,6 @@ def test_images_that_cannot_be_read_are_one_line_each(tmp_path, capsys, odd_imag
         refused(capsys, ["predict", "--checkpoint", path, str(odd_images["png"]), str(bad)], f"{bad}: ", expected)
 
 
-
 def test_predict_prints_each_batch_as_it_is_classified(tmp_path, capsys, odd_images):
     # A folder of thousands of images shows its results as they come: the batches before an
     # unreadable file are printed before the refusal of that file.
@@ -226,6 +225,7 @@ def test_predict_prints_each_batch_as_it_is_classified(tmp_path, capsys, odd_ima
     out, err = capsys.readouterr()
     assert code == 2 and "notes.jpg: " in err, err
     assert out.startswith(f"{odd_images['png']}: ") and len(out.splitlines()) == 1, out
+
 
 def test_a_decompression_bomb_is_refused_before_decoding(tmp_path, capsys):
     path = checkpoint(tmp_path / "c.safetensors")

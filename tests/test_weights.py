@@ -83,6 +83,7 @@ def test_bf16_inference_keeps_the_accuracy(capsys):
         errors.append(json.loads(capsys.readouterr().out)["top1_error"])
     assert abs(errors[0] - errors[1]) <= 0.005, errors  # 10 images of 2,000
 
+
 @pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
 def test_shipped_weights_show_fig7s_orderings():
     """Fig. 7: residual functions respond less than plain layers at equal depth, and the deeper

@@ -8,6 +8,7 @@ import json
 
 from ..bench import MODES, bench_infer, bench_step, bench_train, format_infer, format_step, format_train
 from ..models import list_models
+from ..training.distributed import DEVICE_HELP
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,7 +38,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "a CPU, 8192 on a GPU)")
     infer.add_argument("--modes", nargs="+", choices=MODES, metavar="MODE",
                        help=f"the modes to time, besides the baseline (default: all of {', '.join(MODES[1:])})")
-    infer.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
+    infer.add_argument("--device", default="auto", help=DEVICE_HELP)
     infer.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     infer.set_defaults(run=run_infer)
 
@@ -55,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--lr", type=float, default=0.1, metavar="LR", help="peak learning rate, cosine to 0 (default: 0.1)")
     train.add_argument("--workers", type=int, default=4, metavar="N", help="torchvision's DataLoader workers (default: 4)")
     train.add_argument("--seed", type=int, default=0, metavar="N", help="seed of both runs (default: 0)")
-    train.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
+    train.add_argument("--device", default="auto", help=DEVICE_HELP)
     train.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     train.set_defaults(run=run_train)
 
@@ -73,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     step.add_argument("--warmup", type=int, default=3, metavar="N",
                       help="untimed steps per mode first, compilation included (default: 3)")
     step.add_argument("--no-compile", dest="compile", action="store_false", help="leave out the compiled mode")
-    step.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
+    step.add_argument("--device", default="auto", help=DEVICE_HELP)
     step.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     step.set_defaults(run=run_step)
 

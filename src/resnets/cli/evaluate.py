@@ -16,7 +16,7 @@ from ..data import ArrayData, DeviceLoader, folder_loaders, load_data
 from ..errors import UserError
 from ..models import ResNet, optimize_for_inference
 from ..training import evaluate, load_model, load_pretrained
-from ..training.distributed import Context, resolve_device
+from ..training.distributed import DEVICE_HELP, Context, resolve_device
 from ..training.evaluate import check_fits
 
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -73,7 +73,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=256, metavar="N", help="images evaluated at once (default: 256)")
     p.add_argument("--workers", type=int, default=4, metavar="N",
                    help="DataLoader workers that decode image folders too large to hold in memory (default: 4)")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(run=run)
 

@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from ..data.images import image_files
 from ..training import predict
-from ..training.distributed import resolve_device
+from ..training.distributed import DEVICE_HELP, resolve_device
 from .evaluate import add_model_arguments, open_model
 
 
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "image file under them, sorted")
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show per image")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images classified at once (default: 64)")
-    p.add_argument("--device", default="auto", help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
+    p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--json", action="store_true", help="print JSON: one object per image")
     p.set_defaults(run=run)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..models import SHORTCUTS, list_models
+from ..training.distributed import DEVICE_HELP
 from ..training.recipes import RECIPES, TrainConfig, make_config
 from ..training.trainer import train
 
@@ -77,7 +78,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                      "naming the first)")
 
     machine = p.add_argument_group("machine")
-    machine.add_argument("--device", default=None, help="auto (default: CUDA when present), cpu, cuda, cuda:1, ...")
+    machine.add_argument("--device", default=None, help=DEVICE_HELP)
     machine.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], help="autocast precision (auto: bf16 where it is native: CUDA GPUs, CPUs with AVX512-BF16 or AMX; else fp32)")
     machine.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="channels_last memory format")
     machine.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,

@@ -21,7 +21,8 @@ class DeviceLoader:
     Training batches are shuffled, and each image is shifted by a random crop of its zero-padded
     (black) self and flipped at random, as torchvision's ``RandomCrop(32, padding=4)`` and
     ``RandomHorizontalFlip`` would. (The paper does not say what colour the padding is;
-    fb.resnet.torch normalizes first, so its zeros are the mean colour.) Evaluation batches come in order, the last one partial.
+    fb.resnet.torch normalizes first, so its zeros are the mean colour.) Evaluation batches come
+    in order, the last one partial.
     With ``world_size`` > 1 each rank reads its own shard as :class:`DistributedSampler` would:
     ``perm[rank::world_size]`` of one seeded permutation, padded in training so all ranks take the
     same number of steps. ``batch_size`` is per rank. The order and augmentation of an epoch are

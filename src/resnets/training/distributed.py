@@ -26,6 +26,10 @@ class Context:
         return self.world_size > 1
 
 
+#: What ``--device`` takes, in every command: the names ``resolve_device`` reads.
+DEVICE_HELP = "auto (default: CUDA when present), cpu, cuda, cuda:1, ..."
+
+
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """``"auto"``: the process's CUDA device when there is one, else the CPU."""
     if name == "auto":
