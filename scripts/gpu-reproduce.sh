@@ -12,7 +12,7 @@
 #    ResNet-20 of scripts/reference_cifar.py on the same data (fp32, torchvision's pipeline), and
 #    our resnet20 in fp32 (run resnet20-fp32), to compare with the jobs' bf16;
 # 4. every 20 s and at the end, one tarball per run in OUTDIR (run-KEY.tar.gz: config, metrics,
-#    results, final weights; the last checkpoint of a run not yet finished, so it can be resumed
+#    results, final weights; the training state of a run not yet finished, so it can be resumed
 #    with `resnets train --resume`), and OUTDIR/log.txt. Runs that were finished before the script
 #    started (resumed from RESUME_FROM, or left in WORK by an earlier call) get none.
 #
@@ -62,8 +62,9 @@ pack() {
         [ -d "$dir" ] || continue
         if [ -f "$dir/results.json" ]; then
             tar czf "$out/run-$key.tar.gz.tmp" --warning=no-file-changed -C "$work/full/runs" --exclude=checkpoints "$key"
-        else
-            tar czf "$out/run-$key.tar.gz.tmp" --warning=no-file-changed -C "$work/full/runs" "$key"
+        else  # the training state holds the weights too: the last epoch's weights file would only add to its size
+            tar czf "$out/run-$key.tar.gz.tmp" --warning=no-file-changed -C "$work/full/runs" \
+                --exclude=checkpoints/last.safetensors "$key"
         fi
         mv "$out/run-$key.tar.gz.tmp" "$out/run-$key.tar.gz"
     done
@@ -176,6 +177,10 @@ step $(($(left) - 20)) "${resnets[@]}" reproduce "$experiment" --scale "$scale" 
 kill "$packer" ${watcher:-} 2>/dev/null
 wait "$packer" ${reference_pid:-} ${fp32_pid:-} 2>/dev/null
 pack
+for f in "$out"/run-*.tar.gz; do  # resnet1202's training state, for one, is far bigger
+    [ ! -f "$f" ] || [ "$(stat -c %s "$f")" -le $((16 << 20)) ] ||
+        say "$(basename "$f") is over 16 MiB, the most the device tool brings back in one file: split it (split -b 15M)"
+done
 for f in "$work"/full/runs/*/results.json; do
     [ -f "$f" ] && python3 -c "import json, sys; r = json.load(open(sys.argv[1])); print(f\"{sys.argv[1].split('/')[-2]:>12}  test error {100 * r['test_error']:.2f}%  {r['iterations']} iterations  {r['wall_time_s'] / 60:.1f} min  {r['precision']}  {r['device']}\")" "$f" | tee -a "$out/log.txt"
 done
