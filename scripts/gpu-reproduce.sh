@@ -5,7 +5,8 @@
 #   scripts/gpu-reproduce.sh CIFAR10_JPEG_TARBALL OUTDIR
 #
 # 1. installs this checkout (pip install --no-deps -e .; torch and the rest must be there);
-# 2. a smoke test: a few training steps in bf16 with channels_last, the same with --compile
+# 2. a smoke test: a few training steps in bf16 (--precision auto: bf16 on a GPU, fp32 on a CPU
+#    that would only emulate it) with channels_last, the same with --compile
 #    (CUDA graphs), then `resnets eval` and `resnets predict` of the result;
 # 3. `resnets reproduce all --scale full --jobs $JOBS`: resnet20, resnet56, resnet32, resnet44,
 #    resnet110, plain20, plain56, ... in that order, $JOBS at a time; beside them, the independent
@@ -98,7 +99,7 @@ fi
 # 2. Smoke: the same code paths as the full runs, a few steps each (400 iterations: one epoch of
 # CIFAR-10, its evaluation, and the start of the next). The first also decodes and
 # caches the data set for every later run.
-smoke=(--model resnet20 --data "$data" --recipe cifar --iterations "$smoke_iterations" --precision bf16 --channels-last)
+smoke=(--model resnet20 --data "$data" --recipe cifar --iterations "$smoke_iterations" --precision auto --channels-last)
 compile=()
 if [ "${SMOKE:-1}" = 0 ]; then
     [ "$cuda" = 1 ] && compile=(--compile)

@@ -85,7 +85,8 @@ def test_a_signal_stops_a_background_run_keeping_its_checkpoint(tmp_path, sig):
     # commands. SIGINT and SIGTERM (kill, timeout, a scheduler) must still stop it as Ctrl-C does.
     ignore_sigint = lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    p = subprocess.Popen([sys.executable, "-m", "resnets", "train", "--epochs", "500", "--out", str(tmp_path)],
+    # --no-compile: 500 epochs would compile ("auto"), a minute of this test's time on two cores.
+    p = subprocess.Popen([sys.executable, "-m", "resnets", "train", "--epochs", "500", "--no-compile", "--out", str(tmp_path)],
                          preexec_fn=ignore_sigint, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120

@@ -36,7 +36,7 @@ class Scale:
 
 
 SCALES = {
-    "smoke": Scale("smoke", iterations=24, batch_size=64, train_subset=512, test_subset=200),
+    "smoke": Scale("smoke", iterations=24, batch_size=32, train_subset=256, test_subset=200),
     # Training error falls well below 50% on a small subset trained for many epochs (51 epochs of
     # 10k images). Depths 20 and 32: at lr 0.1 a deeper ResNet starts slower (measured at full
     # scale: ResNet-32 passes ResNet-20 after about 3k iterations, ResNet-56 only after about 8k),
