@@ -73,10 +73,10 @@ pack() {
 
 install_checkout
 # What the rest needs from Python, asked once (each python3 that imports resnets takes seconds):
-# whether there is a GPU, the scale's iterations, and the experiment's runs in priority order.
-read -r cuda iterations order <<<"$(python3 -c "import torch; from resnets.experiments import EXPERIMENTS, SCALES, runs_of
+# whether there is a GPU, the scale's iterations and batch size, and the experiment's runs in priority order.
+read -r cuda iterations batch order <<<"$(python3 -c "import torch; from resnets.experiments import EXPERIMENTS, SCALES, runs_of
 scale, names = SCALES['$scale'], list(EXPERIMENTS) if '$experiment' == 'all' else ['$experiment']
-print(int(torch.cuda.is_available()), scale.iterations, *[s.key for s in runs_of(names, scale)])" 2>>"$out/log.txt")"
+print(int(torch.cuda.is_available()), scale.iterations, scale.batch_size, *[s.key for s in runs_of(names, scale)])" 2>>"$out/log.txt")"
 if [ -z "$order" ]; then
     say "unknown SCALE=$scale or EXPERIMENT=$experiment"
     exit 2
@@ -148,7 +148,7 @@ if [ "${REFERENCE:-1}" = 1 ] && [ ! -f "$reference/results.json" ]; then
     reference_workers=$(($(nproc) / 2 > 6 ? 6 : ($(nproc) / 2 < 1 ? 1 : $(nproc) / 2)))
     say "the independent ResNet-20 (scripts/reference_cifar.py) trains beside the jobs; its log: $reference/train.log"
     timeout -s INT $(($(left) - 25)) python3 scripts/reference_cifar.py "$data" "$work/full/runs/reference-resnet20" \
-        --iterations "$iterations" \
+        --iterations "$iterations" --batch-size "$batch" \
         --workers "$reference_workers" >>"$reference/train.log" 2>&1 &
     reference_pid=$!
 fi

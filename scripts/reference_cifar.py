@@ -3,7 +3,7 @@ torch and torchvision (nothing from ``resnets``): the yardstick that tells what 
 from what our code costs. Run it beside ``resnets`` on the same data; if both land on the same
 error, the gap to the paper's 8.75% is the data's (our CIFAR-10 copy is re-encoded as JPEG).
 
-    python scripts/reference_cifar.py DATA_DIR OUT_DIR [--iterations 64000] [--workers 8]
+    python scripts/reference_cifar.py DATA_DIR OUT_DIR [--iterations 64000] [--batch-size 128] [--workers 8]
 
 DATA_DIR is an image folder with train/ and test/ (ImageFolder layout). The pipeline is
 torchvision's usual one: ImageFolder, RandomCrop(32, padding=4), RandomHorizontalFlip, a
@@ -92,6 +92,7 @@ def main() -> None:
     p.add_argument("data", type=Path)
     p.add_argument("out", type=Path)
     p.add_argument("--iterations", type=int, default=64_000)
+    p.add_argument("--batch-size", type=int, default=128, help="the paper's 128; smaller for a test")
     p.add_argument("--depth", type=int, default=20, help="6n+2")
     p.add_argument("--workers", type=int, default=8)
     p.add_argument("--seed", type=int, default=0)
@@ -103,7 +104,7 @@ def main() -> None:
     train_x, train_y = as_tensors(args.data / "train", args.workers)
     test_x, test_y = as_tensors(args.data / "test", args.workers)
     mean = train_x.float().div(255).mean(0)  # the per-pixel mean (3, 32, 32)
-    loader = torch.utils.data.DataLoader(Augmented(train_x, train_y, mean), batch_size=128, shuffle=True,
+    loader = torch.utils.data.DataLoader(Augmented(train_x, train_y, mean), batch_size=args.batch_size, shuffle=True,
                                          drop_last=True, num_workers=args.workers, persistent_workers=args.workers > 0)
     test_x = (test_x.float() / 255 - mean).to(device)
     model = CifarResNet((args.depth - 2) // 6).to(device)

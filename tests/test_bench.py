@@ -130,12 +130,12 @@ def test_training_step_is_the_sgd_step_of_a_plain_loop():
 
 def test_train_runs_both_pipelines_with_their_accuracy(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("RESNETS_CACHE", str(tmp_path / "cache"))
-    tarball = jpeg_folder_tarball(tmp_path)  # 3 classes of 175 training and 70 test 32x32 JPEGs
+    tarball = jpeg_folder_tarball(tmp_path)  # 3 classes of 90 training and 70 test 32x32 JPEGs
     result = bench_json(capsys, "train", "--data", str(tarball), "--iterations", "3", "--batch-size", "8", "--workers", "1",
                         "--device", "cpu")
     assert result["benchmark"] == "train" and set(result["machine"]) == MACHINE
     s = result["settings"]
-    assert (s["iterations"], s["batch_size"], s["train_images"], s["test_images"]) == (3, 8, 525, 210)
+    assert (s["iterations"], s["batch_size"], s["train_images"], s["test_images"]) == (3, 8, 270, 210)
     assert s["input_size"] == [32, 32]
     assert [row["mode"] for row in result["rows"]] == ["torchvision", "resnets"]
     for row in result["rows"]:

@@ -35,7 +35,7 @@ def test_reference_trains_on_an_image_folder_and_continues_from_its_last_epoch(t
         tar.extractall(tmp_path, filter="data")
     command = [sys.executable, str(SCRIPT), str(tmp_path / "tiny-cifar"), str(tmp_path / "out"), "--workers", "0"]
     results = tmp_path / "out" / "results.json"
-    # 525 training images: 4 steps an epoch. One epoch, then the same run asked for two.
+    # 270 training images: 2 steps an epoch of batch 128. Two epochs, then the same run asked for four.
     done = subprocess.run(command + ["--iterations", "4"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     first = json.loads(results.read_text())
@@ -44,4 +44,4 @@ def test_reference_trains_on_an_image_folder_and_continues_from_its_last_epoch(t
     assert done.returncode == 0, done.stderr[-2000:]
     assert "resumed at iteration 4" in done.stdout
     steps = [json.loads(line)["step"] for line in (tmp_path / "out" / "metrics.jsonl").read_text().splitlines()]
-    assert steps == [4, 8] and json.loads(results.read_text())["iterations"] == 8
+    assert steps == [2, 4, 6, 8] and json.loads(results.read_text())["iterations"] == 8
