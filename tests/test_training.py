@@ -382,7 +382,12 @@ def test_compile_auto_waits_for_a_run_long_enough_to_repay_it(tmp_path):
     assert run.config.compile == "auto" and run.results["compiled"] is False
 
 
-def test_a_compiled_run_trains(tmp_path, capsys):
+def test_a_compiled_run_trains(tmp_path, capsys, monkeypatch):
+    # TorchDynamo and AOTAutograd trace the training step as `--compile` does, without inductor's
+    # C++ code generation (a minute and a half on two AVX2 cores): test_bench's compiled training step
+    # and compiled inference modes run inductor on the same network.
+    compile = torch.compile
+    monkeypatch.setattr(torch, "compile", lambda model, **kwargs: compile(model, **kwargs, backend="aot_eager"))
     run = train(small(tmp_path, epochs=2, compile=True, precision="fp32"))
     assert run.results["compiled"] is True and run.results["test_top1"] > 0.3
     assert "fp32 on cpu, compiled;" in capsys.readouterr().out
