@@ -36,9 +36,8 @@ def test_gpu_script_at_smoke_scale_on_cpu(tmp_path):
     tarball, out = jpeg_folder_tarball(tmp_path), tmp_path / "out"
     # One thread per process: up to six train at once, and two threads each would thrash two cores.
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "OMP_NUM_THREADS": "1",
-           "SCALE": "smoke",
-           "EXPERIMENT": "shortcuts", "JOBS": "2", "RUNS": "5", "SMOKE_ITERATIONS": "4", "INSTALL": "0", "BUDGET": "400",
-           "WORK": str(tmp_path / "work"), "RESNETS_CACHE": str(tmp_path / "cache")}
+           "SCALE": "smoke", "EXPERIMENT": "shortcuts", "JOBS": "2", "RUNS": "5", "SMOKE_ITERATIONS": "4", "INSTALL": "0",
+           "BUDGET": "400", "WORK": str(tmp_path / "work"), "RESNETS_CACHE": str(tmp_path / "cache")}
     done = subprocess.run(["bash", "scripts/gpu-reproduce.sh", str(tarball), str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
