@@ -10,7 +10,8 @@
 #    (CUDA graphs), then `resnets eval` and `resnets predict` of the result;
 # 3. `resnets reproduce all --scale full --jobs $JOBS`: resnet20, resnet56, resnet32, resnet44,
 #    resnet110, plain20, plain56, ... in that order, $JOBS at a time; beside them, the independent
-#    ResNet-20 of scripts/reference_cifar.py on the same data (fp32, torchvision's pipeline), and
+#    ResNet-20 of scripts/reference_cifar.py on the same data at the scale's iterations and batch
+#    size (fp32, torchvision's pipeline), and
 #    our resnet20 in fp32 (run resnet20-fp32), to compare with the jobs' bf16;
 # 4. every 20 s and at the end, one tarball per run in OUTDIR (run-KEY.tar.gz: config, metrics,
 #    results, final weights; the training state of a run not yet finished, so it can be resumed
