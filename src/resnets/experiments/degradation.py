@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
-
 from ..training.metrics import METRICS, read_metrics
-from ..training.plots import draw_runs
+from ..training.plots import draw_runs, pyplot
 from .report import finished, header, label, pct, progress, table
 from .runner import Spec, spec
 from .scales import Scale
@@ -29,6 +27,7 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Pat
     plain = [f"plain{d}" for d in scale.depths]
     residual = [f"resnet{d}" for d in scale.depths]
 
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for ax, names, title in ((axes[0], plain, "plain networks"), (axes[1], residual, "residual networks")):
         shown = [m for m in names if (dirs[m] / METRICS).is_file()]  # unfinished runs: their curves so far

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
 from ..data import DeviceLoader, load_data
 from ..training import load_model
 from ..training.evaluate import check_fits
+from ..training.plots import pyplot
 from .report import finished, header, label, progress, table
 from .runner import Spec, spec
 from .scales import Scale
@@ -78,6 +78,7 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Pat
                                mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
         stds[m] = response_stds(model, batches)
 
+    plt = pyplot()
     fig, axes = plt.subplots(2, 1, figsize=(8, 7))
     for m, values in stds.items():  # as Fig. 7: depth by colour, plain dashed and ResNet solid
         color = "tab:blue" if m.endswith(str(shallow)) else "tab:red"

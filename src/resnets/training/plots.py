@@ -6,18 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
-import matplotlib
+from .metrics import read_metrics
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
-from .metrics import read_metrics  # noqa: E402
+def pyplot():
+    """matplotlib.pyplot drawing to files (the Agg backend, no display), imported on first use:
+    importing it adds most of a second to the start of every command, and few commands plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def draw_runs(ax, run_dirs: Sequence[str | Path], labels: Optional[Sequence[str]] = None, title: str = "") -> None:
     """Draw each run's training (dashed) and test (bold) error on ``ax``."""
     labels = labels or [Path(d).name for d in run_dirs]
-    for run_dir, label, color in zip(run_dirs, labels, plt.cm.tab10.colors * 10):
+    for run_dir, label, color in zip(run_dirs, labels, pyplot().cm.tab10.colors * 10):
         records = read_metrics(run_dir)
         steps = [r["step"] for r in records]
         ax.plot(steps, [100 * r["train_error"] for r in records], "--", lw=1, color=color)
@@ -33,6 +39,7 @@ def draw_runs(ax, run_dirs: Sequence[str | Path], labels: Optional[Sequence[str]
 
 def plot_runs(run_dirs: Sequence[str | Path], path: str | Path, labels: Optional[Sequence[str]] = None, title: str = "") -> Path:
     """Several runs on one figure, saved as a PNG."""
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     draw_runs(ax, run_dirs, labels, title)
     fig.tight_layout()
