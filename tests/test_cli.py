@@ -10,12 +10,9 @@ from resnets.cli import main
 from resnets.cli.main import build_parser
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "resnets", *args], capture_output=True, text=True)
-
-
 def test_help_reads_well():
-    out = run_cli("--help")
+    # The installed command's own process, as a user starts it.
+    out = subprocess.run([sys.executable, "-m", "resnets", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     assert "summary" in out.stdout
 
@@ -54,19 +51,20 @@ def test_summary_cifar_defaults_to_32_pixels(capsys):
     assert "8x8, 64" in out and "853,018" in out
 
 
-def test_unknown_model_is_one_line_exit_2():
-    out = run_cli("summary", "resnet19")
-    assert out.returncode == 2
-    assert out.stderr.strip().count("\n") == 0
-    assert "unknown model 'resnet19'" in out.stderr and "resnet18" in out.stderr
-    assert "Traceback" not in out.stderr
+def test_unknown_model_is_one_line_exit_2(capsys):
+    assert main(["summary", "resnet19"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().count("\n") == 0
+    assert "unknown model 'resnet19'" in err and "resnet18" in err
+    assert "Traceback" not in err
 
 
 def test_debug_shows_the_traceback():
-    out = run_cli("--debug", "summary", "resnet19")
-    assert out.returncode != 0 and "Traceback" in out.stderr
+    with pytest.raises(ValueError, match="unknown model 'resnet19'"):
+        main(["--debug", "summary", "resnet19"])
 
 
-def test_bad_option_value_exit_2():
-    out = run_cli("summary", "resnet18", "--input-size", "big")
-    assert out.returncode == 2 and "invalid int value" in out.stderr
+def test_bad_option_value_exit_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["summary", "resnet18", "--input-size", "big"])
+    assert e.value.code == 2 and "invalid int value" in capsys.readouterr().err
