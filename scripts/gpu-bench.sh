@@ -12,10 +12,11 @@
 # fast-metrics.jsonl: five files, under the device tool's limit of eight.
 #
 # Settings (environment): MODEL (resnet50), RESOLUTION (224), BATCH (128: the step's batch; infer
-# uses half), MODES (infer's modes; default all), COMPILE (1; 0 leaves torch.compile out: a test on
-# a CPU), FAST_MODEL (resnet20), FAST_EPOCHS (the recipe's 30), INSTALL (1; 0 when resnets is
-# installed already), WORK (scratch folder, default /tmp/resnets-bench). Each step has its own time
-# limit, so one that hangs leaves the others their time.
+# uses half), ROUNDS (5: each benchmark's rounds over its modes), MODES (infer's modes; default
+# all), COMPILE (1; 0 leaves torch.compile out: a test on a CPU), FAST_MODEL (resnet20),
+# FAST_EPOCHS (the recipe's 30), INSTALL (1; 0 when resnets is installed already), WORK (scratch
+# folder, default /tmp/resnets-bench). Each step has its own time limit, so one that hangs leaves
+# the others their time.
 set -uo pipefail
 
 if [ $# -ne 2 ]; then
@@ -27,19 +28,17 @@ out=$2
 model=${MODEL:-resnet50}
 resolution=${RESOLUTION:-224}
 batch=${BATCH:-128}
+rounds=${ROUNDS:-5}
 work=${WORK:-/tmp/resnets-bench}
 export RESNETS_CACHE=$work/cache PYTHONUNBUFFERED=1
 mkdir -p "$out"
 source "$(dirname "$0")/gpu-lib.sh"
 
-# The same benchmark as a table in the log and as JSON in OUTDIR/NAME.json.
+# A benchmark: its table in the log, its JSON in OUTDIR/NAME.json.
 bench() {
     local limit=$1 name=$2
     shift 2
-    say "\$ resnets bench $*"
-    timeout -s INT -k 10 "$limit" "${resnets[@]}" bench "$@" --json >"$out/$name.json" 2>>"$out/log.txt" &&
-        python3 -c "import json, sys; from resnets.bench import format_$name as f; print(f(json.load(open(sys.argv[1]))))" \
-            "$out/$name.json" | tee -a "$out/log.txt"
+    step "$limit" "${resnets[@]}" bench "$@" --results-file "$out/$name.json"
 }
 
 install_checkout
@@ -49,9 +48,10 @@ compile=(--compile) no_compile=()
 [ "${COMPILE:-1}" = 1 ] || { compile=(); no_compile=(--no-compile); }
 modes=()
 [ -n "${MODES:-}" ] && read -ra modes <<<"--modes $MODES"
-bench 150 step step --model "$model" --resolution "$resolution" --batch-size "$batch" --rounds 5 --steps 5 --warmup 5 \
+bench 150 step step --model "$model" --resolution "$resolution" --batch-size "$batch" --rounds "$rounds" --steps 5 --warmup 5 \
     "${no_compile[@]}"
-bench 120 infer infer --model "$model" --resolution "$resolution" --batch-size $((batch / 2 > 0 ? batch / 2 : 1)) "${modes[@]}"
+bench 120 infer infer --model "$model" --resolution "$resolution" --batch-size $((batch / 2 > 0 ? batch / 2 : 1)) \
+    --rounds "$rounds" "${modes[@]}"
 epochs=()
 [ -n "${FAST_EPOCHS:-}" ] && epochs=(--epochs "$FAST_EPOCHS")
 step 240 "${resnets[@]}" train --recipe fast --model "${FAST_MODEL:-resnet20}" --data "$data" "${epochs[@]}" "${compile[@]}" \

@@ -67,13 +67,16 @@ def test_infer_times_every_mode_with_every_column(capsys):
         assert column in table
 
 
-def test_infer_measures_torchvision_beside_ours(capsys):
-    assert main(["bench", "infer", "--model", "resnet18", *TINY, "--modes", "optimized-fp32"]) == 0
-    lines = capsys.readouterr().out.splitlines()
+def test_infer_measures_torchvision_beside_ours(tmp_path, capsys):
+    results = tmp_path / "infer.json"
+    assert main(["bench", "infer", "--model", "resnet18", *TINY, "--modes", "optimized-fp32", "--results-file", str(results)]) == 0
+    table = capsys.readouterr().out
+    lines = table.splitlines()
     assert lines[0].startswith("CPU ") and "ratio: images/s over torchvision-eager-fp32's" in lines[1]
     rows = [line.split() for line in lines if line.startswith(("torchvision-", "optimized-"))]
     assert [row[0] for row in rows] == ["torchvision-eager-fp32", "optimized-fp32"]
     assert rows[0][3] == "1.00x" and float(rows[1][-1]) < 1e-4  # torchvision's weights, loaded into ours
+    assert format_infer(json.loads(results.read_text())) + "\n" == table  # the same result, as JSON
 
 
 STEP_ROW = {"mode", "precision", "memory_format", "images_per_s", "ratio", "step_ms", "gflops"}

@@ -81,7 +81,7 @@ def test_gpu_script_at_smoke_scale_on_cpu(tmp_path):
 def test_gpu_bench_script_on_cpu(tmp_path):
     tarball, out = jpeg_folder_tarball(tmp_path), tmp_path / "out"
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "MODEL": "resnet18",
-           "RESOLUTION": "32", "BATCH": "4", "MODES": "optimized-fp32", "COMPILE": "0", "FAST_EPOCHS": "1", "INSTALL": "0",
+           "RESOLUTION": "32", "BATCH": "4", "ROUNDS": "2", "MODES": "optimized-fp32", "COMPILE": "0", "FAST_EPOCHS": "1", "INSTALL": "0",
            "WORK": str(tmp_path / "work"), "RESNETS_CACHE": str(tmp_path / "cache")}
     done = subprocess.run(["bash", "scripts/gpu-bench.sh", str(tarball), str(out)], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=400)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
+from typing import Callable
 
 from ..bench import MODES, bench_infer, bench_step, bench_train, format_infer, format_step, format_train
 from ..models import list_models
@@ -78,24 +80,32 @@ def register(sub: argparse._SubParsersAction) -> None:
     step.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     step.set_defaults(run=run_step)
 
-    for benchmark in what.choices.values():  # `resnets bench infer --debug` as well as `resnets bench --debug infer`
+    for benchmark in what.choices.values():
+        # As timm's benchmark.py --results-file: the table for the reader, the JSON for a script.
+        benchmark.add_argument("--results-file", metavar="FILE",
+                               help="also write the JSON object to FILE (the table is printed as usual)")
+        # `resnets bench infer --debug` as well as `resnets bench --debug infer`
         benchmark.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                                help="show the full traceback on errors")
 
 
+def report(args: argparse.Namespace, result: dict, table: Callable[[dict], str]) -> None:
+    """Print the result as a table (or as JSON, with --json); write it to --results-file too."""
+    if args.results_file:
+        Path(args.results_file).write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2) if args.json else table(result))
+
+
 def run_infer(args: argparse.Namespace) -> None:
-    result = bench_infer(args.model, args.resolution, args.batch_size, args.rounds, args.calls, args.warmup,
-                         args.matmul_size, args.device, args.modes)
-    print(json.dumps(result, indent=2) if args.json else format_infer(result))
+    report(args, bench_infer(args.model, args.resolution, args.batch_size, args.rounds, args.calls, args.warmup,
+                             args.matmul_size, args.device, args.modes), format_infer)
 
 
 def run_train(args: argparse.Namespace) -> None:
-    result = bench_train(args.data, args.model, args.iterations, args.batch_size, args.workers, args.lr, args.device,
-                         args.seed)
-    print(json.dumps(result, indent=2) if args.json else format_train(result))
+    report(args, bench_train(args.data, args.model, args.iterations, args.batch_size, args.workers, args.lr, args.device,
+                             args.seed), format_train)
 
 
 def run_step(args: argparse.Namespace) -> None:
-    result = bench_step(args.model, args.resolution, args.batch_size, args.rounds, args.steps, args.warmup, args.device,
-                        args.compile)
-    print(json.dumps(result, indent=2) if args.json else format_step(result))
+    report(args, bench_step(args.model, args.resolution, args.batch_size, args.rounds, args.steps, args.warmup, args.device,
+                            args.compile), format_step)
