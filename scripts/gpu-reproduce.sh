@@ -155,17 +155,20 @@ if [ "${REFERENCE:-1}" = 1 ] && [ ! -f "$reference/results.json" ]; then
 fi
 fp32_run=$work/full/runs/resnet20-fp32
 if [ "${FP32:-1}" = 1 ] && [ ! -f "$fp32_run/results.json" ]; then
-    # The scale's resnet20 run in every setting but its precision (the reports leave it out).
-    python3 - "$fp32_run" "$scale" "$data" "${#compile[@]}" <<'PY'
+    # The scale's resnet20 run in every setting but its precision (the reports leave it out),
+    # prepared and trained in one process.
+    say "our resnet20 in fp32 (run resnet20-fp32) trains beside the jobs; its log: $fp32_run/train.log"
+    mkdir -p "$fp32_run"
+    timeout -s INT $(($(left) - 25)) python3 - "$fp32_run" "$scale" "$data" "${#compile[@]}" >>"$fp32_run/train.log" 2>&1 <<'PY' &
 import pathlib, sys
+from resnets.cli import main
 from resnets.experiments import SCALES
 from resnets.experiments.runner import prepare, run_config, spec
 run_dir = pathlib.Path(sys.argv[1])
 prepare(run_dir, run_config(spec("resnet20"), SCALES[sys.argv[2]], sys.argv[3], run_dir,
                             {"precision": "fp32", "compile": sys.argv[4] != "0"}))
+sys.exit(main(["train", "--resume", str(run_dir)]))
 PY
-    say "our resnet20 in fp32 (run resnet20-fp32) trains beside the jobs; its log: $fp32_run/train.log"
-    timeout -s INT $(($(left) - 25)) "${resnets[@]}" train --resume "$fp32_run" >>"$fp32_run/train.log" 2>&1 &
     fp32_pid=$!
 fi
 ( while sleep 20; do pack; done ) &
