@@ -195,8 +195,7 @@ def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_weights(tmp_p
         return subprocess.Popen([sys.executable, "-c", DRIVER, moment, str(epoch), *args], env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
-    reference = start("never", 0, tmp_path / "whole", resume=False)
-    assert reference.wait(timeout=300) == 0, reference.stderr.read()
+    reference = start("never", 0, tmp_path / "whole", resume=False)  # beside the killed run: one thread each
 
     # The digits' 1,437 training images make 11 steps an epoch; the state of epoch e says epoch=e+1.
     run, rng = tmp_path / "killed", random.Random(0)
@@ -209,6 +208,7 @@ def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_weights(tmp_p
             assert torch.load(run / "checkpoints" / "last_state.pt", weights_only=True)["epoch"] >= kept
     finish = start("never", 0, run, resume=True)
     assert finish.wait(timeout=300) == 0, finish.stderr.read()
+    assert reference.wait(timeout=300) == 0, reference.stderr.read()
     a, b = load_file(tmp_path / "whole" / "model.safetensors"), load_file(run / "model.safetensors")
     assert all(torch.equal(a[k], b[k]) for k in a)
     epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
