@@ -16,7 +16,8 @@ step() {
     return "${PIPESTATUS[0]}"
 }
 
-# pip install --no-deps -e . (INSTALL=0 skips it), else run from src/; then say what the machine is.
+# pip install --no-deps -e . (INSTALL=0 skips it), else run from src/; then name the GPU (torch's
+# version is named by the scripts' first python3, each of which costs seconds).
 install_checkout() {
     if [ "${INSTALL:-1}" = 1 ] && say "installing resnets from $(pwd)" &&
         ! python3 -m pip install -q --no-deps --no-build-isolation -e . >>"$out/log.txt" 2>&1; then
@@ -24,8 +25,6 @@ install_checkout() {
         export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
     fi
     command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/log.txt"
-    python3 -c "import torch, platform; print('torch', torch.__version__, '| python', platform.python_version(), '|',
-               torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')" | tee -a "$out/log.txt"
 }
 
 # Unpack the data tarball into $work/data; sets $data to the folder it holds.

@@ -74,10 +74,15 @@ pack() {
 
 install_checkout
 # What the rest needs from Python, asked once (each python3 that imports resnets takes seconds):
-# whether there is a GPU, the scale's iterations and batch size, and the experiment's runs in priority order.
-read -r cuda iterations batch order <<<"$(python3 -c "import torch; from resnets.experiments import EXPERIMENTS, SCALES, runs_of
+# the versions and the GPU (for the log), whether there is a GPU, the scale's iterations and batch
+# size, and the experiment's runs in priority order.
+{ read -r versions; read -r cuda iterations batch order; } <<<"$(python3 -c "import platform, torch
+from resnets.experiments import EXPERIMENTS, SCALES, runs_of
+print('torch', torch.__version__, '| python', platform.python_version(), '|',
+      torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')
 scale, names = SCALES['$scale'], list(EXPERIMENTS) if '$experiment' == 'all' else ['$experiment']
 print(int(torch.cuda.is_available()), scale.iterations, scale.batch_size, *[s.key for s in runs_of(names, scale)])" 2>>"$out/log.txt")"
+echo "$versions" | tee -a "$out/log.txt"
 if [ -z "$order" ]; then
     say "unknown SCALE=$scale or EXPERIMENT=$experiment"
     exit 2
