@@ -195,6 +195,14 @@ def test_mult_adds_match_table_1(name, paper):
     assert abs(total.mult_adds - paper) / paper < 0.05
 
 
+def test_summary_counts_a_model_wherever_it_lives():
+    # `bench infer` summarizes a model already on the GPU (lease 4 crashed there on a CPU probe image):
+    # the meta device stands in for one, and bf16 for a converted model; the counts must not change.
+    expected = summarize(create_model("resnet20"), (32, 32))
+    assert summarize(create_model("resnet20").to("meta"), (32, 32)) == expected
+    assert summarize(create_model("resnet20").to(torch.bfloat16), (32, 32)) == expected
+
+
 def test_summary_rows():
     rows = summarize(create_model("resnet50"))
     assert [r.name for r in rows] == ["conv1", "layer1", "layer2", "layer3", "layer4", "fc", "total"]

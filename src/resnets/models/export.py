@@ -27,7 +27,7 @@ def export(model: nn.Module, meta: dict[str, Any], path: str | Path, format: str
     JSON in the file. ``dynamic_batch``: any batch size, else batch 1 only."""
     if format not in FORMATS:
         raise UserError(f"unknown export format {format!r}; valid: {', '.join(FORMATS)}")
-    network = fold_batch_norms(copy.deepcopy(model).float().eval())
+    network = fold_batch_norms(copy.deepcopy(model).float().eval()).cpu()  # traced on the CPU, wherever the model ran
     height, width = meta["input_size"]
     example = (torch.randn(2 if dynamic_batch else 1, meta["model_config"].get("in_channels", 3), height, width),)
     dynamic = {"x": {0: torch.export.Dim("batch", min=1)}} if dynamic_batch else None

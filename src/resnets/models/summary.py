@@ -39,7 +39,8 @@ def summarize(model: ResNet, input_size: tuple[int, int] = (224, 224)) -> list[R
         m.register_forward_hook(lambda mod, inp, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:])))
         for name, m in probes.items()
     ]
-    x = torch.zeros(1, model.conv1.in_channels, *input_size)
+    weight = model.conv1.weight  # the probe image goes where the model is (a GPU), as its dtype
+    x = torch.zeros(1, model.conv1.in_channels, *input_size, device=weight.device, dtype=weight.dtype)
     was_training = model.training
     model.eval()
     try:
