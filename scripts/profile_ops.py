@@ -16,7 +16,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 import resnets
-from resnets.training.trainer import training_step
+from resnets.training.step import training_step
 
 
 def inference(args: argparse.Namespace, x: torch.Tensor):

@@ -11,7 +11,7 @@ import torchvision
 
 from resnets import create_model
 from resnets.bench import cpu_info, format_infer, format_step, format_train
-from resnets.training.trainer import training_step
+from resnets.training.step import training_step
 from resnets.cli import main
 from test_gpu_script import jpeg_folder_tarball  # tests/ is on the path, as for test_reference
 

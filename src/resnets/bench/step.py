@@ -21,7 +21,7 @@ from ..models import create_model
 from ..models.summary import _giga, summarize
 from ..training.distributed import resolve_device
 from ..training.evaluate import autocast
-from ..training.trainer import training_step
+from ..training.step import GraphedStep, training_step
 from .measure import describe, format_columns, machine, median, number, timed
 
 MOMENTUM, WEIGHT_DECAY, LR = 0.9, 1e-4, 0.01  # a small lr: random labels, many steps, no divergence
@@ -116,14 +116,17 @@ def torchvision_mode(model: str, x: torch.Tensor, y: torch.Tensor, device: torch
 
 def ours(model: str, x: torch.Tensor, y: torch.Tensor, device: torch.device, compiled: bool) -> Mode:
     """Our training step as the trainer takes it with ``--precision auto --channels-last``
-    (and ``--compile``: CUDA graphs on a GPU)."""
+    (and ``--compile``: on a GPU, the whole step as one CUDA graph)."""
     net = create_model(model).to(device, memory_format=torch.channels_last).train()
     precision = auto_precision(device)
-    cuda_graphs = compiled and device.type == "cuda"
-    forward = torch.compile(net, mode="reduce-overhead" if cuda_graphs else None) if compiled else net
-    optimizer, scaler = sgd(net), torch.amp.GradScaler(device.type, enabled=False)
-    x = x.contiguous(memory_format=torch.channels_last)
-    step = lambda: training_step(forward, optimizer, scaler, x, y, precision, cuda_graphs=cuda_graphs)
+    forward = torch.compile(net) if compiled else net
+    optimizer, x = sgd(net), x.contiguous(memory_format=torch.channels_last)
+    if compiled and device.type == "cuda":
+        graphed = GraphedStep(forward, optimizer, torch.zeros(3, dtype=torch.float64, device=device), precision)
+        step = lambda: graphed(x, y)
+    else:
+        scaler = torch.amp.GradScaler(device.type, enabled=False)
+        step = lambda: training_step(forward, optimizer, scaler, x, y, precision)
     return Mode("resnets-compiled" if compiled else "resnets", precision, "channels_last", step)
 
 

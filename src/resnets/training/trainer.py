@@ -21,7 +21,6 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
@@ -34,10 +33,11 @@ from ..models import ResNet, get_weights, model_config
 from ..models.weights import load_state_dict
 from . import checkpoint
 from .distributed import Context, all_reduce_sum, barrier, setup
-from .evaluate import autocast, errors, evaluate
+from .evaluate import evaluate
 from .metrics import MetricsLog, read_metrics, spans
 from .plots import plot_runs
 from .recipes import MACHINE_FIELDS, TrainConfig, validate
+from .step import GraphedStep, count, training_step
 
 CONFIG = "config.json"
 RESULTS = "results.json"
@@ -189,24 +189,6 @@ def compiles(compile: Union[bool, str], total_steps: int, device: torch.device) 
     return bool(compile)
 
 
-def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, x: torch.Tensor,
-                  y: torch.Tensor, precision: str, label_smoothing: float = 0.0,
-                  cuda_graphs: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """One SGD step on the batch ``(x, y)``: the forward pass under ``precision``'s autocast, the
-    cross-entropy in fp32, backward and update (through ``scaler`` for fp16). Returns the loss and
-    logits, left on the device."""
-    if cuda_graphs:
-        torch.compiler.cudagraph_mark_step_begin()  # the last step's graph outputs are read
-    with autocast(x.device, precision):
-        logits = model(x)
-        loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
-    optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
-    return loss, logits
-
-
 def start_from(net: ResNet, arch: dict[str, Any], config: TrainConfig) -> None:
     """``--weights``: begin from trained weights (fine-tuning), loaded strictly, but for a classifier
     of another number of classes, which starts afresh (as timm's pretrained models given another
@@ -250,16 +232,19 @@ class Trainer:
         self.total_steps = config.iterations or config.epochs * self.steps_per_epoch
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.scheduler = make_scheduler(config, self.optimizer, self.total_steps)
-        # On CUDA, "reduce-overhead" replays each step's kernels as CUDA graphs: small CIFAR nets
-        # are otherwise bound by kernel launches. Evaluation then runs the eager net, so that only
-        # the training graph is compiled; otherwise it goes through the wrapper (DDP broadcasts the
-        # batch norm statistics of rank 0 in its forward).
+        # Compiled on one GPU, the whole step replays as one CUDA graph (GraphedStep): small CIFAR
+        # nets are otherwise bound by kernel launches. Evaluation then runs the eager net, so that
+        # only the training graph is compiled; otherwise it goes through the wrapper (DDP broadcasts
+        # the batch norm statistics of rank 0 in its forward).
         self.compiled = compiles(config.compile, self.total_steps, ctx.device)
-        self.cuda_graphs = self.compiled and ctx.device.type == "cuda" and not ctx.distributed
-        if self.compiled:
-            self.model = torch.compile(self.model, mode="reduce-overhead" if self.cuda_graphs else None)
-        self.eval_model = self.net if self.cuda_graphs else self.model
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.precision == "fp16")
+        self.cuda_graphs = self.compiled and ctx.device.type == "cuda" and not ctx.distributed and not self.scaler.is_enabled()
+        if self.compiled:
+            self.model = torch.compile(self.model)
+        self.eval_model = self.net if self.cuda_graphs else self.model
+        self.window = torch.zeros(3, dtype=torch.float64, device=ctx.device)  # loss, top-1 misses, images since the last report
+        self.graphed = (GraphedStep(self.model, self.optimizer, self.window, self.precision, config.label_smoothing)
+                        if self.cuda_graphs else None)
         if self.scaler.is_enabled():
             # The scaler skips the update of a step whose scaled gradients overflow (the first few,
             # by design) while the schedule advances, as in torchvision's reference scripts; torch's
@@ -308,23 +293,22 @@ class Trainer:
         getattr(self.pipe.train, "sampler", self.pipe.train).set_epoch(self.epoch)  # a DistributedSampler, or ours
         self.model.train()
         sums = torch.zeros(3, dtype=torch.float64, device=ctx.device)  # loss, top-1 misses, images
-        window = torch.zeros(3, dtype=torch.float64, device=ctx.device)  # the same since the last report
+        window = self.window.zero_()  # the same since the last report
         end = min(self.step + self.steps_per_epoch, self.total_steps)
         bar = tqdm(total=end - self.step, desc=f"epoch {self.epoch + 1}/{self.epochs}", disable=not show_progress,
                    leave=False, dynamic_ncols=True)
         for x, y in self.pipe.train:
             x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
-            loss, logits = training_step(self.model, self.optimizer, self.scaler, x, y, self.precision,
-                                         config.label_smoothing, self.cuda_graphs)
+            if self.graphed is not None:
+                self.graphed(x, y)  # the step, and its counts added to the window
+            else:
+                loss, logits = training_step(self.model, self.optimizer, self.scaler, x, y, self.precision, config.label_smoothing)
+                count(window, loss, logits, y)  # accumulated on the device: no sync per step
             if config.schedule != "plateau":
                 self.scheduler.step()
             if self.warming_up:
                 set_lr(self.optimizer, config.warmup_lr)
             self.step += 1
-            # Accumulated on the device (a scalar add copies nothing from the host): no sync per step.
-            window[0] += loss.detach() * len(y)
-            window[1] += errors(logits.detach(), y, k=1)[0]
-            window[2] += len(y)
             if self.step % 10 == 0 or self.step == end:
                 loss_sum, miss, n = all_reduce_sum(window.clone(), ctx).tolist()
                 if not math.isfinite(loss_sum):
