@@ -100,7 +100,7 @@ class GraphedStep:
         self.x, self.y = x.clone(), y.clone()
         groups = self.optimizer.param_groups
         rates = [group["lr"] for group in groups]
-        self.lrs = [torch.tensor(float(lr), device=x.device) for lr in rates]
+        self.lrs = [torch.tensor(float(lr), dtype=torch.float32, device=x.device) for lr in rates]  # as the kernel reads it
         for group, lr in zip(groups, self.lrs):
             group["lr"] = lr
         graph = torch.cuda.CUDAGraph()
