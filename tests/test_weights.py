@@ -75,24 +75,25 @@ def test_shipped_weights_measure_what_they_state(path, capsys):
 
 @pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
 def test_bf16_inference_keeps_the_accuracy(capsys):
-    # `eval --precision bf16` (bf16 weights and arithmetic) against fp32, on the same 2,000 images.
-    argv = ["eval", "--model", "resnet20", "--weights", "cifar10", "--data", str(JPEG_COPY), "--test-subset", "2000", "--json"]
+    # `eval --precision bf16` (bf16 weights and arithmetic) against fp32, on the same 1,000 images.
+    argv = ["eval", "--model", "resnet20", "--weights", "cifar10", "--data", str(JPEG_COPY), "--test-subset", "1000", "--json"]
     errors = []
     for precision in ("fp32", "bf16"):
         assert main([*argv, "--precision", precision]) == 0
         errors.append(json.loads(capsys.readouterr().out)["top1_error"])
-    assert abs(errors[0] - errors[1]) <= 0.005, errors  # 10 images of 2,000
+    assert abs(errors[0] - errors[1]) <= 0.005, errors  # 5 images of 1,000
 
 
 @pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
 def test_shipped_weights_show_fig7s_orderings():
     """Fig. 7: residual functions respond less than plain layers at equal depth, and the deeper
-    ResNet less than the shallower (mean std of the 3x3 layers' responses, 1,000 test images)."""
+    ResNet less than the shallower (mean std of the 3x3 layers' responses, 250 test images: the
+    means move by less than 0.003 from those of 1,000, and the closest pair is 0.09 apart)."""
     shipped = {model for model, _ in pretrained.shipped()}
-    pairs = [(a, b) for a, b in [("resnet20", "plain20"), ("resnet56", "plain56"), ("resnet56", "resnet20")]
-             if {a, b} <= shipped]
+    pairs = [(a, b) for a, b in [("resnet20", "plain20"), ("resnet56", "plain56"), ("resnet56", "resnet20"),
+                                 ("resnet110", "resnet56")] if {a, b} <= shipped]
     assert pairs, "no pair of shipped weights to compare"
-    test = load_data(str(JPEG_COPY)).subset(None, 1000)
+    test = load_data(str(JPEG_COPY)).subset(None, 250)
     mean = {}
     for model in {m for pair in pairs for m in pair}:
         meta = resnets.get_weights(model, "cifar10").meta
