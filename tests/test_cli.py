@@ -11,10 +11,13 @@ from resnets.cli.main import build_parser
 
 
 def test_help_reads_well():
-    # The installed command's own process, as a user starts it.
-    out = subprocess.run([sys.executable, "-m", "resnets", "--help"], capture_output=True, text=True)
+    # The installed command's own process, as a user starts it; -X importtime lists every module
+    # it imports (on stderr): torchvision, which costs about 2 s, is not one (resnets/__init__.py).
+    out = subprocess.run([sys.executable, "-X", "importtime", "-m", "resnets", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
     assert "summary" in out.stdout
+    imported = [line.rsplit("|", 1)[-1].strip() for line in out.stderr.splitlines() if line.startswith("import time:")]
+    assert "resnets.cli" in imported and not [m for m in imported if m.startswith("torchvision")]
 
 
 @pytest.mark.parametrize("command", ["summary", "train", "eval", "predict", "export", "plot", "reproduce", "bench"])

@@ -1,5 +1,11 @@
 """resnets: the networks of He, Zhang, Ren and Sun, "Deep Residual Learning for Image Recognition"
-(2015), faithful to the paper and compatible with torchvision."""
+(2015), faithful to the paper and compatible with torchvision.
+
+torchvision is imported inside the functions that use it (its weights, transforms, image folders,
+the benchmarks' baselines), not by ``import resnets``: importing it imports ``torch._dynamo``
+(through ``torchvision.ops``), about 2 s on a slow CPU, which ``resnets --help`` and the commands
+that need neither torchvision nor an optimizer (``torch.optim`` imports ``torch._dynamo`` too)
+would otherwise pay at start."""
 
 __version__ = "0.1.0"
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import torch
-import torchvision
 
 from ..errors import UserError, one_line
 from ..models import create_model, model_config, optimize_for_inference
@@ -125,6 +124,8 @@ def build_modes(name: str, resolution: int, device: torch.device, wanted: list[s
                 notes: list[str]) -> tuple[torch.nn.Module, list[Mode]]:
     """Our model (eval mode, on ``device``) and the ways of running it that ``wanted`` names and this
     machine can run, the baseline first: torchvision's model where it has one, else our eager model."""
+    import torchvision  # loaded on first use (resnets/__init__.py)
+
     ours = create_model(name).eval().to(device)
     tv_names = set(torchvision.models.list_models(module=torchvision.models))
     modes: list[Mode] = []

@@ -13,7 +13,6 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-import torchvision
 
 from ..errors import UserError, one_line
 from ..hardware import auto_precision
@@ -94,6 +93,8 @@ def sgd(net: torch.nn.Module) -> torch.optim.SGD:
 def torchvision_mode(model: str, x: torch.Tensor, y: torch.Tensor, device: torch.device, notes: list[str]) -> Mode:
     """torchvision's reference loop: ``autocast`` (fp16) with a GradScaler under ``--amp`` on a GPU,
     fp32 on a CPU; NCHW. Our model in the same loop where torchvision has none (the CIFAR nets)."""
+    import torchvision  # loaded on first use (resnets/__init__.py)
+
     if model in torchvision.models.list_models(module=torchvision.models):
         net, name = torchvision.models.get_model(model), "torchvision"
     else:

@@ -16,7 +16,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
-from torchvision import datasets, transforms
 
 from ..data import ArrayData, channel_stats, load_data
 from ..data.archives import extract, is_archive
@@ -112,6 +111,8 @@ def torchvision_run(model: str, train_dir: Path, test_dir: Path, size: tuple[int
                     lr: float, device: torch.device, seed: int) -> dict[str, Any]:
     """The same model trained as a torchvision user trains it: ImageFolder, per-image transforms in
     DataLoader workers, fp32 NCHW, SGD with the same settings; then top-1 accuracy on ``test_dir``."""
+    from torchvision import datasets, transforms  # loaded on first use (resnets/__init__.py)
+
     normalize = [transforms.ToTensor(), transforms.Normalize(mean.flatten().tolist(), std.flatten().tolist())]
     augment = [transforms.RandomCrop(size, padding=padding)] + ([transforms.RandomHorizontalFlip()] if flip else [])
     train_set = datasets.ImageFolder(str(train_dir), transforms.Compose(augment + normalize))

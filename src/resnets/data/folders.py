@@ -14,7 +14,6 @@ from typing import NamedTuple, Optional, Union
 
 import torch
 from torch.utils.data import DataLoader, Dataset
-from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
 from tqdm import tqdm
 
 from ..errors import UserError
@@ -82,6 +81,8 @@ def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path,
 
 
 def _classes(folder: Path) -> list[str]:
+    from torchvision.datasets.folder import find_classes  # loaded on first use (resnets/__init__.py)
+
     try:
         return find_classes(os.fspath(folder))[0]
     except FileNotFoundError as e:
@@ -89,6 +90,8 @@ def _classes(folder: Path) -> list[str]:
 
 
 def _images(folder: Path, classes: list[str]) -> list[tuple[str, int]]:
+    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset  # loaded on first use (resnets/__init__.py)
+
     try:
         return make_dataset(os.fspath(folder), {c: i for i, c in enumerate(classes)}, extensions=IMG_EXTENSIONS)
     except FileNotFoundError as e:

@@ -7,9 +7,6 @@ from typing import NamedTuple, Optional
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
-from torchvision.datasets import ImageFolder
-from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
-from torchvision.transforms import v2
 
 from .arrays import FolderData
 from .images import read_pil
@@ -58,6 +55,10 @@ def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: 
     reads its own shard; call ``train.sampler.set_epoch(epoch)`` before each epoch. Images are
     read by Pillow (:func:`~resnets.data.images.read_pil`); those in ``data.skipped`` are left out.
     """
+    from torchvision.datasets import ImageFolder  # loaded on first use (resnets/__init__.py)
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
+    from torchvision.transforms import v2
+
     short, long = 256 * train_size // 224, 480 * train_size // 224
     test_short = test_resize or short
     normalize = [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)]

@@ -21,8 +21,6 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
-from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension
-from torchvision.transforms.v2.functional import pil_to_tensor
 
 from ..errors import UserError, one_line
 
@@ -60,12 +58,16 @@ def read_image(path: str | os.PathLike, channels: Optional[int] = None) -> torch
             channels = 1 if im.mode in GRAY_MODES else 3
         # Pillow decodes every format: torchvision's decode_image crashes the whole process
         # (a segfault) on some damaged JPEGs and PNGs that tests/test_fuzz.py generates.
+        from torchvision.transforms.v2.functional import pil_to_tensor  # loaded on first use (resnets/__init__.py)
+
         return pil_to_tensor(_converted(im, channels))
 
 
 def image_files(paths: Sequence[str | os.PathLike]) -> list[str]:
     """``paths`` with each folder replaced by the image files under it (at any depth, sorted, with
     torchvision's image extensions, as ``ImageFolder`` finds them); files are kept as given."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, has_file_allowed_extension  # loaded on first use (resnets/__init__.py)
+
     files = []
     for path in map(str, paths):
         if not os.path.isdir(path):

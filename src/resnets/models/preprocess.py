@@ -8,7 +8,6 @@ from typing import Any, Optional, Sequence
 
 import torch
 from torch import nn
-from torchvision.transforms import v2
 
 
 class Preprocess(nn.Module):
@@ -22,6 +21,8 @@ class Preprocess(nn.Module):
     """
 
     def __init__(self, input_size: Sequence[int], mean: Any, std: Any, resize: Optional[int] = None) -> None:
+        from torchvision.transforms import v2  # loaded on first use (resnets/__init__.py)
+
         super().__init__()
         h, w = input_size
         if resize is not None:

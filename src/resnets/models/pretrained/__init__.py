@@ -18,17 +18,19 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Union
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Union
 
 import torch
-from torchvision.models import get_model_weights
-from torchvision.models._api import WeightsEnum
 
 from ...errors import UserError, one_line
 from ..preprocess import Preprocess
 from ..resnet import ResNet
 from ..weights import PICKLED, SAFETENSORS, read_description, read_weights
 from ..zoo import ARCHITECTURES, OVERRIDES, model_config
+
+if TYPE_CHECKING:  # torchvision itself is imported where it is used (resnets/__init__.py says why)
+    from torchvision.models._api import WeightsEnum
 
 FOLDER = Path(__file__).parent  # the shipped files: NAME-MODEL.safetensors
 SHIPPED_DEFAULT = "cifar10"  # what "DEFAULT" means for a model torchvision has no weights for
@@ -55,13 +57,13 @@ class Weights:
         return self.name if self.name == str(self.source) else f"{self.model}.{self.name}"  # a path, or MODEL.NAME
 
     def state_dict(self, progress: bool = True) -> dict[str, torch.Tensor]:
-        if isinstance(self.source, WeightsEnum):
+        if not isinstance(self.source, Path):
             return _torchvision_state_dict(self.source, progress)
         return read_weights(self.source)[0]
 
     def transforms(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """The preprocessing of an image (uint8 tensor) for these weights, as they were trained."""
-        if isinstance(self.source, WeightsEnum):
+        if not isinstance(self.source, Path):
             return self.source.transforms()
         if "mean" not in self.meta:
             raise UserError(f"{self} do not say how their images were normalized (no resnets metadata)")
@@ -88,7 +90,7 @@ class Weights:
                             f"the model asks for {', '.join(f'{k}={asked.get(k)!r}' for k in differ)}")
 
 
-WeightsSpec = Union[str, os.PathLike, WeightsEnum, Weights]
+WeightsSpec = Union[str, os.PathLike, "WeightsEnum", Weights]
 
 
 def shipped() -> dict[tuple[str, str], Path]:
@@ -105,6 +107,8 @@ def shipped() -> dict[tuple[str, str], Path]:
 def list_weights(pattern: str = "") -> list[str]:
     """Every available ``MODEL.WEIGHTS`` containing ``pattern``: torchvision's ImageNet weights, then
     ours. ``resnets.create_model(MODEL, weights=WEIGHTS)`` loads one."""
+    from torchvision.models import get_model_weights
+
     names = [f"{model}.{w.name}" for model in TORCHVISION_MODELS for w in get_model_weights(model)]
     names += [f"{model}.{name}" for model, name in shipped()]
     return [n for n in names if pattern in n]
@@ -119,7 +123,7 @@ def get_weights(model: str, weights: WeightsSpec) -> Weights:
         if weights.model != model:
             raise UserError(f"{weights} are weights for {weights.model}, not {model}")
         return weights
-    if isinstance(weights, WeightsEnum):
+    if _is_torchvision_enum(weights):
         return _torchvision(model, weights)
     if not isinstance(weights, (str, os.PathLike)):
         raise TypeError(f"weights must be a name, a path, a torchvision WeightsEnum or Weights, not {type(weights).__name__}")
@@ -135,6 +139,16 @@ def get_weights(model: str, weights: WeightsSpec) -> Weights:
     return _from_file(model, path, name)
 
 
+def _is_torchvision_enum(weights: Any) -> bool:
+    """Whether ``weights`` is a member of one of torchvision's weights enums: never where
+    torchvision is not loaded yet (a name or a path), so that asking does not load it."""
+    if "torchvision" not in sys.modules:
+        return False
+    from torchvision.models._api import WeightsEnum
+
+    return isinstance(weights, WeightsEnum)
+
+
 def _from_file(model: str, path: Path, name: str) -> Weights:
     meta = read_description(path)
     if meta.get("model", model) != model:
@@ -148,6 +162,8 @@ def _torchvision(model: str, weights: Union[str, WeightsEnum]) -> Weights:
     if model not in TORCHVISION_MODELS:
         raise UserError(f"{weights!r} are torchvision's ImageNet weights; torchvision has none for {model} "
                         f"(ours: {', '.join(list_weights(model + '.')) or 'none'})")
+    from torchvision.models import get_model_weights
+
     enum = get_model_weights(model)
     try:
         member = enum.verify(weights)
