@@ -1,9 +1,9 @@
 """One SGD step (Section 3.4: SGD with momentum, batch norm after each convolution), as the
 trainer takes it: eagerly, or on a GPU as one CUDA graph that replays the whole step.
 
-A CIFAR net's step is hundreds of small kernels. Launched one by one from Python, the host is
-what limits it: on one H100, resnet20 trained alone no faster than each of four runs sharing the
-GPU (docs/REPRODUCTION.md, lease 4). :class:`GraphedStep` records forward, loss, backward, the
+A CIFAR net's step is hundreds of small kernels. Launched one by one from Python, the host looks
+like what limits it: on one H100, resnet20 trained alone no faster than each of four runs sharing
+the GPU (docs/REPRODUCTION.md, lease 4, gives the estimate). :class:`GraphedStep` records forward, loss, backward, the
 SGD update and the running sums of loss and errors once, and then launches them all at once each
 step: PyTorch's "whole network capture" (https://pytorch.org/docs/stable/notes/cuda.html#whole-network-capture).
 torch.compile's ``mode="reduce-overhead"`` graphs only the forward and backward passes, leaving
