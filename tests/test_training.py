@@ -23,6 +23,7 @@ from resnets.hardware import can_compile, device_name
 from resnets.errors import UserError
 from resnets.training.distributed import Context
 from resnets.training.trainer import COMPILE_MIN_STEPS, build_pipeline, compiles, make_scheduler
+import resnets.training.trainer as trainer_module
 
 
 def small(out, **overrides):
@@ -391,6 +392,15 @@ def test_a_compiled_run_trains(tmp_path, capsys, monkeypatch):
     run = train(small(tmp_path, epochs=2, compile=True, precision="fp32"))
     assert run.results["compiled"] is True and run.results["test_top1"] > 0.3
     assert "fp32 on cpu, compiled;" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_emulated_bf16_is_pointed_out(native, tmp_path, monkeypatch, capsys):
+    # Where the CPU only emulates bf16, a run asked for it says that fp32 is faster (a resumed GPU run
+    # keeps its bf16); where bf16 is native, nothing is said.
+    monkeypatch.setattr(trainer_module, "native_bf16", lambda device: native)
+    train(small(tmp_path, iterations=2, batch_size=16, precision="bf16"))
+    assert ("bf16 is emulated" in capsys.readouterr().err) is not native
 
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from ..data import DeviceLoader, FolderData, channel_stats, folder_loaders, load_data, pixel_mean
 from ..errors import UserError
 from ..files import atomic_write
-from ..hardware import auto_precision, can_compile, device_name
+from ..hardware import auto_precision, can_compile, device_name, native_bf16
 from ..models import ResNet, get_weights, model_config
 from ..models.weights import load_state_dict
 from . import checkpoint
@@ -427,6 +427,10 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
               f"{f' x {ctx.world_size} processes' if ctx.distributed else ''}"
               f"{', compiled (CUDA graphs)' if trainer.cuda_graphs else ', compiled' if trainer.compiled else ''}; "
               f"run directory {run_dir}", flush=True)
+        if trainer.precision == "bf16" and ctx.device.type == "cpu" and not native_bf16(ctx.device):
+            # resnet110 on an AVX2-only CPU: 4 images/s in bf16, 35 in fp32 (docs/REPRODUCTION.md).
+            print("note: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is emulated and several times "
+                  "slower than fp32: --precision fp32 (or auto) trains faster here", file=sys.stderr, flush=True)
     show_progress = ctx.is_main and (sys.stderr.isatty() if progress is None else progress)
 
     while not trainer.done:
