@@ -1,0 +1,40 @@
+"""What only a CUDA GPU can run, skipped elsewhere (CI has none): on a GPU machine,
+`python -m pytest -q tests/test_cuda.py` before spending its time on runs."""
+
+import copy
+
+import pytest
+import torch
+
+from resnets import create_model
+from resnets.training.step import GraphedStep, count, training_step
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def test_the_graphed_step_trains_as_the_eager_loop():
+    # Eight steps of resnet20: three eager, then the capture, then replays, with the lr changed
+    # between replays (a schedule's step); the eager twin runs the same SGD (fused) step by step.
+    torch.manual_seed(0)
+    net = create_model("resnet20").cuda().to(memory_format=torch.channels_last).train()
+    twin = copy.deepcopy(net)
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(32, 3, 32, 32, generator=g).cuda().contiguous(memory_format=torch.channels_last),
+                torch.randint(0, 10, (32,), generator=g).cuda()) for _ in range(8)]
+    sgd = dict(lr=0.1, momentum=0.9, weight_decay=1e-4)
+    optimizer, twin_optimizer = torch.optim.SGD(net.parameters(), **sgd), torch.optim.SGD(twin.parameters(), fused=True, **sgd)
+    sums, twin_sums = (torch.zeros(3, dtype=torch.float64, device="cuda") for _ in range(2))
+    graphed = GraphedStep(net, optimizer, sums, "fp32")
+    scaler = torch.amp.GradScaler("cuda", enabled=False)
+    for i, (x, y) in enumerate(batches):
+        for opt in (optimizer, twin_optimizer):
+            opt.param_groups[0]["lr"] = 0.1 if i < 6 else 0.01
+        graphed(x, y)
+        count(twin_sums, *training_step(twin, twin_optimizer, scaler, x, y, "fp32"), y)
+    assert graphed.graph is not None and not graphed.failed
+    torch.cuda.synchronize()
+    ours, theirs = net.state_dict(), twin.state_dict()
+    for key in ours:
+        torch.testing.assert_close(ours[key], theirs[key], rtol=1e-4, atol=1e-5, msg=key)
+    torch.testing.assert_close(sums, twin_sums, rtol=1e-5, atol=1e-5)
+    assert sums[2].item() == 8 * 32
