@@ -2,11 +2,13 @@
 `python -m pytest -q tests/test_cuda.py` before spending its time on runs."""
 
 import copy
+import warnings
 
 import pytest
 import torch
 
 from resnets import create_model
+from resnets.training import make_config, train
 from resnets.training.step import GraphedStep, count, training_step
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -38,3 +40,15 @@ def test_the_graphed_step_trains_as_the_eager_loop():
         torch.testing.assert_close(ours[key], theirs[key], rtol=1e-4, atol=1e-5, msg=key)
     torch.testing.assert_close(sums, twin_sums, rtol=1e-5, atol=1e-5)
     assert sums[2].item() == 8 * 32
+
+
+def test_a_compiled_run_on_the_gpu_records_its_step_and_learns(tmp_path):
+    # The trainer's own path: torch.compile, the whole step captured (no warning that it could not
+    # be), evaluation of the eager net between epochs, checkpoints, results.
+    config = make_config("fast", model="resnet20", data="digits", epochs=3, batch_size=64, lr=0.2, device="cuda",
+                         compile=True, out=str(tmp_path))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run = train(config)
+    assert not [w for w in caught if "CUDA graph" in str(w.message)]
+    assert run.results["compiled"] and run.results["test_top1"] > 0.5
