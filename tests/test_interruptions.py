@@ -238,8 +238,8 @@ def test_a_run_interrupted_in_one_process_is_resumed_by_two(tmp_path):
     run = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         train(small(run, epochs=3, batch_size=128, device="cpu"), callbacks=[interrupt])
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "resnets", "train",
-                           "--resume", str(run)], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "resnets",
+                           "train", "--resume", str(run)], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-2000:]
     assert "x 2 processes" in done.stdout
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]

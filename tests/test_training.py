@@ -324,8 +324,10 @@ def test_torchrun_command(tmp_path):
 
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "-m", "resnets", "train",
-                           "--epochs", "1", "--device", "cpu", "--out", str(out)], capture_output=True, text=True, env=env)
+    # --standalone: a free port, as torch's docs run one machine (the default, 29500, is taken by
+    # any other torchrun the suite's other worker starts at the same time).
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "resnets",
+                           "train", "--epochs", "1", "--device", "cpu", "--out", str(out)], capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "x 2 processes" in done.stdout
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1

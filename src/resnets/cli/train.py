@@ -34,7 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train a model with one of the paper's recipes (default: resnet20 on the bundled digits)",
         description="Train a model. Every recipe value can be overridden by an option; the run directory "
         "gets config.json, metrics.jsonl, TensorBoard events, checkpoints, results.json and curves.png. "
-        "Run under `torchrun --nproc_per_node=N -m resnets train ...` for DistributedDataParallel.",
+        "Run under `torchrun --standalone --nproc_per_node=N -m resnets train ...` for DistributedDataParallel.",
     )
     d = TrainConfig()
     what = p.add_argument_group("what to train")
