@@ -233,18 +233,18 @@ class Trainer:
         self.epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.scheduler = make_scheduler(config, self.optimizer, self.total_steps)
         # Compiled on one GPU, the whole step replays as one CUDA graph (GraphedStep): small CIFAR
-        # nets are otherwise bound by kernel launches. Evaluation then runs the eager net, so that
+        # nets otherwise look bound by kernel launches (docs/REPRODUCTION.md, lease 4). Evaluation then runs the eager net, so that
         # only the training graph is compiled; otherwise it goes through the wrapper (DDP broadcasts
         # the batch norm statistics of rank 0 in its forward).
         self.compiled = compiles(config.compile, self.total_steps, ctx.device)
         self.scaler = torch.amp.GradScaler(ctx.device.type, enabled=self.precision == "fp16")
-        self.cuda_graphs = self.compiled and ctx.device.type == "cuda" and not ctx.distributed and not self.scaler.is_enabled()
         if self.compiled:
             self.model = torch.compile(self.model)
-        self.eval_model = self.net if self.cuda_graphs else self.model
         self.window = torch.zeros(3, dtype=torch.float64, device=ctx.device)  # loss, top-1 misses, images since the last report
+        graphs = self.compiled and ctx.device.type == "cuda" and not ctx.distributed and not self.scaler.is_enabled()
         self.graphed = (GraphedStep(self.model, self.optimizer, self.window, self.precision, config.label_smoothing)
-                        if self.cuda_graphs else None)
+                        if graphs else None)
+        self.eval_model = self.net if self.graphed is not None else self.model
         if self.scaler.is_enabled():
             # The scaler skips the update of a step whose scaled gradients overflow (the first few,
             # by design) while the schedule advances, as in torchvision's reference scripts; torch's
@@ -425,7 +425,7 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
         print(f"training {config.model} on {config.data} ({len(trainer.pipe.classes)} classes) with recipe {config.recipe}: "
               f"{trainer.total_steps} iterations, {trainer.epochs} epochs, {trainer.precision} on {ctx.device}"
               f"{f' x {ctx.world_size} processes' if ctx.distributed else ''}"
-              f"{', compiled (CUDA graphs)' if trainer.cuda_graphs else ', compiled' if trainer.compiled else ''}; "
+              f"{', compiled (CUDA graphs)' if trainer.graphed is not None else ', compiled' if trainer.compiled else ''}; "
               f"run directory {run_dir}", flush=True)
         if trainer.precision == "bf16" and ctx.device.type == "cpu" and not native_bf16(ctx.device):
             # resnet110 on an AVX2-only CPU: 4 images/s in bf16, 35 in fp32 (docs/REPRODUCTION.md).

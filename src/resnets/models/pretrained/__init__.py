@@ -16,9 +16,9 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-import sys
 from typing import TYPE_CHECKING, Any, Callable, Union
 
 import torch
