@@ -3,6 +3,7 @@
 import json
 import re
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -11,9 +12,11 @@ from resnets.cli import main
 from resnets.errors import UserError
 from resnets.experiments import EXPERIMENTS, SCALES, runs_of
 from resnets.experiments.runner import run_models, spec
+from resnets.experiments.degradation import compare
 from resnets.experiments.responses import response_layers, response_stds
 from resnets.training import load_model
 from resnets.data import DeviceLoader, load_data
+from resnets.training.plots import draw_runs, pyplot
 
 from test_data import write_cifar10_py  # tests/ is on the path, as for test_reference
 
@@ -22,7 +25,12 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):
-    return tmp_path_factory.mktemp("reproduce")
+    """An output folder holding Fig. 6's runs at smoke scale, which the other experiments reuse.
+    Made here rather than by the first test, so that a test needs no other to have run before it
+    (under xdist, each worker that takes one of these tests makes its own)."""
+    out = tmp_path_factory.mktemp("reproduce")
+    assert main(["reproduce", "degradation", "--scale", "smoke", "--out", str(out)]) == 0
+    return out
 
 
 def rows(report: str) -> dict[str, list[str]]:
@@ -45,7 +53,6 @@ def last(out, key):
 
 
 def test_degradation(out):
-    assert main(["reproduce", "degradation", "--scale", "smoke", "--out", str(out)]) == 0
     report = (out / "degradation.md").read_text()
     assert (out / "degradation.png").read_bytes()[:8] == PNG
     table = rows(report)
@@ -118,6 +125,44 @@ def test_responses(out):
     below = sum(ours[i] < theirs[i] for i in range(19))
     assert f"ResNet-20 {mean:.3f} vs plain-20 {sum(theirs) / 19:.3f}, sorted by size below at {below} of the 19 largest ranks" \
         in (out / "responses.md").read_text()
+
+
+def test_seeds_give_each_network_mean_and_standard_deviation(out):
+    # Seed 0's runs are those already in OUT; --seeds 2 adds a second run of each network.
+    assert main(["reproduce", "shortcuts", "--scale", "smoke", "--seeds", "2", "--out", str(out)]) == 0
+    report = (out / "shortcuts.md").read_text()
+    assert "- seeds: 2 runs of each network (seeds 0 to 1" in report
+    table = rows(report)
+    for key in ["plain20", "resnet20", "resnet20-B", "resnet20-C"]:
+        first, second = out / "runs" / key, out / "runs" / f"{key}-seed1"
+        assert [json.loads((d / "config.json").read_text())["seed"] for d in (first, second)] == [0, 1]
+        a, b = load_file(first / "model.safetensors"), load_file(second / "model.safetensors")
+        assert not all(torch.equal(a[k], b[k]) for k in a)  # another initialization and batch order
+        errors = np.array([json.loads((d / "results.json").read_text())["test_error"] for d in (first, second)])
+        assert table[key][2] == f"{100 * errors.mean():.2f} ± {100 * errors.std(ddof=1):.2f}"
+    # A report over seeds not all trained says how many each network has.
+    assert main(["reproduce", "cifar-table", "--scale", "smoke", "--seeds", "2", "--report-only", "--out", str(out)]) == 0
+    table = rows((out / "cifar-table.md").read_text())
+    assert " ± " in table["resnet20"][3]
+    error = json.loads((out / "runs" / "resnet32" / "results.json").read_text())["test_error"]
+    assert table["resnet32"][3] == f"{100 * error:.2f} (1 of 2 seeds finished)"
+    # One network's seeds share a colour and a legend entry in the figures.
+    fig, ax = pyplot().subplots()
+    draw_runs(ax, [out / "runs" / "resnet20", out / "runs" / "resnet20-seed1", out / "runs" / "plain20"],
+              ["ResNet-20", "ResNet-20", "plain-20"])
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["ResNet-20", "plain-20"]
+    lines = ax.get_lines()  # training and test curves of each run, in turn
+    assert lines[0].get_color() == lines[2].get_color() != lines[4].get_color()
+
+
+def test_fig6_findings_read_the_means_and_count_the_seeds():
+    train_error = {"plain20": [0.10, 0.12, None], "plain56": [0.20, 0.11, 0.30],
+                   "resnet20": [0.10], "resnet56": [0.05]}
+    plain, residual = compare(train_error, 20, 56)
+    assert plain == ("- plain-56 ends with higher training error than plain-20 (means 20.33% vs 11.00%; higher in 1 "
+                     "of 2 seeds finished by both): the degradation problem, as in the paper.")
+    assert residual == ("- ResNet-56 ends with lower training error than ResNet-20 (5.00% vs 10.00%): depth helps once "
+                        "shortcuts are added, as in the paper.")
 
 
 @pytest.mark.parametrize("scale", list(SCALES))

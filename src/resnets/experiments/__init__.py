@@ -8,7 +8,7 @@ from typing import Any
 
 from . import cifar_table, degradation, responses, shortcuts
 from ..training.trainer import RESULTS
-from .runner import Spec, run_models
+from .runner import Spec, run_models, seeded
 from .scales import SCALES, Scale
 
 EXPERIMENTS = {
@@ -32,20 +32,22 @@ def runs_of(names: list[str], scale: Scale) -> list[Spec]:
 
 
 def reproduce(experiment: str, scale: Scale, data: str, out: Path, command: str, jobs: int = 1,
-              machine: dict[str, Any] | None = None, train: bool = True) -> list[Path]:
-    """Train (or reuse) the runs of ``experiment`` (or of ``"all"``) and write its reports.
-    With ``train=False``, report what the runs in ``out`` hold so far: experiments that can show
+              machine: dict[str, Any] | None = None, train: bool = True, seeds: int = 1) -> list[Path]:
+    """Train (or reuse) the runs of ``experiment`` (or of ``"all"``), each network ``seeds`` times
+    (seed 0 of every network first, then seed 1, ...), and write its reports: means and standard
+    deviations over the seeds where there are several, as Table 6 gives ResNet-110's. With
+    ``train=False``, report what the runs in ``out`` hold so far: experiments that can show
     unfinished runs do, the others wait for theirs."""
     names = list(EXPERIMENTS) if experiment == "all" else [experiment]
     specs = runs_of(names, scale)
+    every_seed = [seeded(s, seed) for seed in range(seeds) for s in specs]
     if train:
-        dirs = run_models(specs, scale, data, out, jobs=jobs, machine=machine)
-    else:
-        dirs = {s.key: out / "runs" / s.key for s in specs}
+        run_models(every_seed, scale, data, out, jobs=jobs, machine=machine)
+    dirs = {s.key: [out / "runs" / seeded(s, seed).key for seed in range(seeds)] for s in specs}  # each network's runs
     reports = []
     for name in names:
         module = EXPERIMENTS[name]
-        waiting = [s.key for s in module.specs(scale) if not (dirs[s.key] / RESULTS).is_file()]
+        waiting = [s.key for s in module.specs(scale) if not all((d / RESULTS).is_file() for d in dirs[s.key])]
         if waiting and not getattr(module, "PARTIAL_REPORT", False):
             print(f"{name}: no report until {', '.join(waiting)} finish", flush=True)
             continue

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import mean
 
 from ..models import create_model
-from .report import finished, header, pct, progress, table
+from .report import cell, done, header, pct, table
 from .runner import Spec, results, spec
 from .scales import Scale
 
@@ -26,19 +27,19 @@ def specs(scale: Scale) -> list[Spec]:
     return [spec(m) for m in models(scale)]
 
 
-def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Path]) -> Path:
+def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, list[Path]]) -> Path:
     names = models(scale)
+    test_error = lambda d: results(d)["test_error"]
     rows = []
     for m in names:
         layers, paper_params, paper_error = PAPER[m]
         params = sum(p.numel() for p in create_model(m).parameters())
-        error = pct(results(dirs[m])["test_error"]) if finished(dirs[m]) else progress(dirs[m], scale)
-        rows.append((m, layers, f"{params / 1e6:.2f}M", paper_params, error, paper_error))
-    measured = [m for m in names[:4] if finished(dirs[m])]
-    errors = [results(dirs[m])["test_error"] for m in measured]
+        rows.append((m, layers, f"{params / 1e6:.2f}M", paper_params, cell(dirs[m], test_error, scale), paper_error))
+    measured = [m for m in names[:4] if done(dirs[m])]
+    errors = [mean(map(test_error, done(dirs[m]))) for m in measured]  # over the seeds
     trend = all(a >= b for a, b in zip(errors, errors[1:]))
     text = "\n".join([
-        header("CIFAR-10 classification error (paper Table 6)", scale, data, list(dirs.values()), command),
+        header("CIFAR-10 classification error (paper Table 6)", scale, data, dirs, command),
         table(["model", "layers", "params", "paper params", "test error (%)", "paper test error (%)"], rows),
         "",
         f"- test error {'falls' if trend else 'does not fall steadily'} with depth over {', '.join(measured)} "

@@ -4,7 +4,8 @@ table beside the paper's numbers."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from statistics import mean, stdev
+from typing import Callable, Sequence
 
 import torch
 
@@ -43,6 +44,30 @@ def finished(run_dir: Path) -> bool:
     return (run_dir / RESULTS).is_file()
 
 
+def done(runs: Sequence[Path]) -> list[Path]:
+    """A network's finished runs, one per seed."""
+    return [d for d in runs if finished(d)]
+
+
+def spread(values: Sequence[float], fmt: Callable[[float], str] = pct) -> str:
+    """One run's value, or several seeds' mean +- standard deviation (the sample's, as Table 6
+    gives ResNet-110's "6.61+-0.16" over 5 runs)."""
+    if len(values) == 1:
+        return fmt(values[0])
+    return f"{fmt(mean(values))} ± {fmt(stdev(values))}"
+
+
+def cell(runs: Sequence[Path], value: Callable[[Path], float], scale: Scale, fmt: Callable[[float], str] = pct,
+         metric: str = "test_error") -> str:
+    """A network's entry in a report's table: ``value`` over its finished seeds (with how many
+    finished, where not all did), or, where none did, its first run's progress in ``metric``."""
+    runs_done = done(runs)
+    if not runs_done:
+        return progress(runs[0], scale, metric)
+    text = spread([value(d) for d in runs_done], fmt)
+    return text if len(runs_done) == len(runs) else f"{text} ({len(runs_done)} of {len(runs)} seeds finished)"
+
+
 def progress(run_dir: Path, scale: Scale, metric: str = "test_error") -> str:
     """What an unfinished run has done so far, for a report's table: its iterations and its last
     epoch's ``metric``."""
@@ -56,12 +81,14 @@ def runs_count(n: int) -> str:
     return f"{n} run" if n == 1 else f"{n} runs"
 
 
-def header(title: str, scale: Scale, data: str, run_dirs: Sequence[Path], command: str) -> str:
+def header(title: str, scale: Scale, data: str, dirs: dict[str, list[Path]], command: str) -> str:
     """What ran, where and for how long; a report written before every run finished says so."""
-    done = [d for d in run_dirs if finished(d)]
-    runs = [results(d) for d in done]
+    run_dirs = [d for runs in dirs.values() for d in runs]
+    seeds = max(len(runs) for runs in dirs.values())
+    done_dirs = done(run_dirs)
+    runs = [results(d) for d in done_dirs]
     by_device: dict[str, list[str]] = {}  # each device (or mix of devices) with the runs that used it
-    for d, r in zip(done, runs):
+    for d, r in zip(done_dirs, runs):
         by_device.setdefault(r["device"], []).append(d.name)
     hardware = "; ".join(f"{', '.join(names)} on {device}" for device, names in by_device.items())
     wall = sum(r["wall_time_s"] for r in runs)
@@ -71,6 +98,8 @@ def header(title: str, scale: Scale, data: str, run_dirs: Sequence[Path], comman
         f"- command: `{command}`",
         f"- data: {data_label(data)} (`{data}`)",
         f"- {scale.describe()}; recipe `cifar` (paper Section 4.2) otherwise",
+        *([f"- seeds: {seeds} runs of each network (seeds 0 to {seeds - 1}, which draw the initialization, the batch "
+           "order and any subset); the tables give their mean ± standard deviation"] if seeds > 1 else []),
         f"- hardware: {hardware or 'no finished run'}; report written on {cpu_info()[0]} with torch {torch.__version__}",
         f"- wall time: {wall / 60:.1f} min of training over {runs_count(len(runs))} finished (evaluation excluded)"
         + (f"; {runs_count(len(run_dirs) - len(runs))} unfinished" if len(runs) < len(run_dirs) else ""),

@@ -5,6 +5,7 @@ to be closer to zero than the plain network's layers, and smaller still in deepe
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import mean
 
 import torch
 from torch import nn
@@ -13,7 +14,7 @@ from ..data import DeviceLoader, load_data
 from ..training import load_model
 from ..training.evaluate import check_fits
 from ..training.plots import pyplot
-from .report import finished, header, label, progress, table
+from .report import cell, done, header, label, progress, table
 from .runner import Spec, spec
 from .scales import Scale
 
@@ -65,18 +66,19 @@ def specs(scale: Scale) -> list[Spec]:
     return [spec(m) for m in models(scale)]
 
 
-def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Path]) -> Path:
+def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, list[Path]]) -> Path:
     test = load_data(data).subset(None, scale.test_subset)
     shallow, deep = min(scale.depths), max(scale.depths)
-    stds = {}
+    run_stds = {}  # each finished run's per-layer stds
     for m in models(scale):
-        if not finished(dirs[m]):
-            continue
-        model, meta = load_model(dirs[m])
-        check_fits(test, data, meta, str(dirs[m]))
-        batches = DeviceLoader(test.test_images, test.test_labels, 500, train=False,
-                               mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
-        stds[m] = response_stds(model, batches)
+        for run_dir in done(dirs[m]):
+            model, meta = load_model(run_dir)
+            check_fits(test, data, meta, str(run_dir))
+            batches = DeviceLoader(test.test_images, test.test_labels, 500, train=False,
+                                   mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
+            run_stds[run_dir] = response_stds(model, batches)
+    stds = {m: [mean(layer) for layer in zip(*(run_stds[d] for d in done(dirs[m])))]  # layer by layer, over the seeds
+            for m in models(scale) if done(dirs[m])}
 
     plt = pyplot()
     fig, axes = plt.subplots(2, 1, figsize=(8, 7))
@@ -97,11 +99,11 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Pat
     fig.savefig(figure, dpi=110)
     plt.close(fig)
 
-    mean = {m: sum(v) / len(v) for m, v in stds.items()}
-    rows = [(m, len(stds[m]), f"{mean[m]:.3f}", f"{max(stds[m]):.3f}", f"{min(stds[m]):.3f}") if m in stds
-            else (m, progress(dirs[m], scale), "", "", "") for m in models(scale)]
+    rows = [(m, len(stds[m]), cell(dirs[m], lambda d: mean(run_stds[d]), scale, fmt=lambda x: f"{x:.3f}"),
+             f"{max(stds[m]):.3f}", f"{min(stds[m]):.3f}") if m in stds
+            else (m, progress(dirs[m][0], scale), "", "", "") for m in models(scale)]
     text = "\n".join([
-        header("Standard deviations of layer responses (paper Fig. 7)", scale, data, list(dirs.values()), command),
+        header("Standard deviations of layer responses (paper Fig. 7)", scale, data, dirs, command),
         f"![std of each 3x3 layer's response, in network order (top) and sorted (bottom)]({figure.name})",
         "",
         table(["model", "3x3 layers", "mean std", "largest", "smallest"], rows),
@@ -121,18 +123,18 @@ def ranks_below(a: list[float], b: list[float]) -> str:
 
 
 def findings(stds: dict[str, list[float]], shallow: int, deep: int) -> list[str]:
-    """Fig. 7's two findings, as far as the finished runs (``stds``: each one's per-layer stds) show
-    them: on average, and rank by rank in the sorted curves."""
-    mean = {m: sum(v) / len(v) for m, v in stds.items()}
+    """Fig. 7's two findings, as far as the finished runs (``stds``: each network's per-layer stds,
+    averaged over its seeds) show them: on average, and rank by rank in the sorted curves."""
+    average = {m: mean(v) for m, v in stds.items()}
 
     def compared(pairs: list[tuple[str, str]], claim: str, paper: str) -> str:
-        done = [(a, b) for a, b in pairs if a in mean and b in mean]
-        waiting = ", ".join(sorted({label(n) for pair in pairs for n in pair if n not in mean}))
-        if not done:
+        measured = [(a, b) for a, b in pairs if a in average and b in average]
+        waiting = ", ".join(sorted({label(n) for pair in pairs for n in pair if n not in average}))
+        if not measured:
             return f"- {claim}: waits for {waiting} to finish; the paper: \"{paper}\"."
-        holds = all(mean[a] < mean[b] for a, b in done)
-        values = "; ".join(f"{label(a)} {mean[a]:.3f} vs {label(b)} {mean[b]:.3f}, sorted by size "
-                           f"{ranks_below(stds[a], stds[b])}" for a, b in done)
+        holds = all(average[a] < average[b] for a, b in measured)
+        values = "; ".join(f"{label(a)} {average[a]:.3f} vs {label(b)} {average[b]:.3f}, sorted by size "
+                           f"{ranks_below(stds[a], stds[b])}" for a, b in measured)
         rest = f"; {waiting} still to finish" if waiting else ""
         return f"- {claim}: {'yes' if holds else 'no'} ({values}{rest}); the paper: \"{paper}\"."
 

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +32,12 @@ UNCOMPARED = {*MACHINE_FIELDS, "out"}
 LOG = "train.log"  # a job's output, in its run directory
 
 
-@dataclass
+@dataclass(frozen=True)
 class Spec:
     key: str  # the run's folder name
     model: str
     overrides: dict[str, Any]
+    seed: int = 0  # of the training subset, the initialization and the batch order
 
 
 def spec(model: str, shortcut: str | None = "default") -> Spec:
@@ -45,12 +46,18 @@ def spec(model: str, shortcut: str | None = "default") -> Spec:
     return Spec(f"{model}-{shortcut or 'none'}", model, {"shortcut": shortcut})
 
 
+def seeded(s: Spec, seed: int) -> Spec:
+    """``s`` trained again with another seed, in its own folder (``resnet20-seed1``); seed 0 keeps
+    the plain name, so that runs made before ``--seeds`` existed count as seed 0."""
+    return replace(s, key=s.key if seed == 0 else f"{s.key}-seed{seed}", seed=seed)
+
+
 def run_config(s: Spec, scale: Scale, data: str, run_dir: Path, machine: dict[str, Any]) -> TrainConfig:
     """The paper's Section 4.2 recipe at ``scale``, with ``machine``'s speed settings."""
     return make_config(
         "cifar", model=s.model, data=data, iterations=scale.iterations, milestones=scale.milestones,
         batch_size=scale.batch_size, train_subset=scale.train_subset, test_subset=scale.test_subset,
-        model_overrides=s.overrides, out=str(run_dir), channels_last=True, **machine,
+        model_overrides=s.overrides, seed=s.seed, out=str(run_dir), channels_last=True, **machine,
     )
 
 

@@ -4,9 +4,10 @@ plain network for reference. The paper compared them on ImageNet with ResNet-34.
 from __future__ import annotations
 
 from pathlib import Path
+from statistics import mean
 
 from ..models import create_model
-from .report import header, pct, table
+from .report import cell, header, table
 from .runner import Spec, results, spec
 from .scales import Scale
 
@@ -22,16 +23,17 @@ def specs(scale: Scale) -> list[Spec]:
     return [spec(f"plain{DEPTH}"), spec(f"resnet{DEPTH}"), spec(f"resnet{DEPTH}", "B"), spec(f"resnet{DEPTH}", "C")]
 
 
-def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, Path]) -> Path:
+def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, list[Path]]) -> Path:
     runs = specs(scale)
+    test_error = lambda d: results(d)["test_error"]
     rows = []
     for s, option in zip(runs, OPTIONS):
         params = sum(p.numel() for p in create_model(s.model, **s.overrides).parameters())
-        rows.append((s.key, option or "none (plain)", f"{params:,}", pct(results(dirs[s.key])["test_error"]), PAPER_TOP1[option]))
-    error = {o: results(dirs[s.key])["test_error"] for s, o in zip(runs, OPTIONS)}
+        rows.append((s.key, option or "none (plain)", f"{params:,}", cell(dirs[s.key], test_error, scale), PAPER_TOP1[option]))
+    error = {o: mean(map(test_error, dirs[s.key])) for s, o in zip(runs, OPTIONS)}  # over the seeds
     order = "C <= B <= A < plain" if error["C"] <= error["B"] <= error["A"] < error[None] else "not C <= B <= A < plain"
     text = "\n".join([
-        header(f"Shortcut options A, B, C on ResNet-{DEPTH} (paper Table 3)", scale, data, list(dirs.values()), command),
+        header(f"Shortcut options A, B, C on ResNet-{DEPTH} (paper Table 3)", scale, data, dirs, command),
         table(["run", "shortcut", "params", "test error (%)", "paper, ResNet-34 on ImageNet, top-1 error (%)"], rows),
         "",
         f"- ours: {order}; the paper: C < B < A < plain, with small gaps between A, B and C "

@@ -21,13 +21,17 @@ def pyplot():
 
 
 def draw_runs(ax, run_dirs: Sequence[str | Path], labels: Optional[Sequence[str]] = None, title: str = "") -> None:
-    """Draw each run's training (dashed) and test (bold) error on ``ax``."""
+    """Draw each run's training (dashed) and test (bold) error on ``ax``. Runs with the same label
+    (one network's seeds) share a colour and a legend entry."""
     labels = labels or [Path(d).name for d in run_dirs]
-    for run_dir, label, color in zip(run_dirs, labels, pyplot().cm.tab10.colors * 10):
+    palette, colors = pyplot().cm.tab10.colors, {}
+    for run_dir, label in zip(run_dirs, labels):
+        first = label not in colors
+        color = colors.setdefault(label, palette[len(colors) % len(palette)])
         records = read_metrics(run_dir)
         steps = [r["step"] for r in records]
         ax.plot(steps, [100 * r["train_error"] for r in records], "--", lw=1, color=color)
-        ax.plot(steps, [100 * r["test_error"] for r in records], "-", lw=2, color=color, label=label)
+        ax.plot(steps, [100 * r["test_error"] for r in records], "-", lw=2, color=color, label=label if first else "_nolegend_")
     ax.set_xlabel("iterations")
     ax.set_ylabel("error (%)")
     ax.grid(alpha=0.3)
