@@ -132,7 +132,7 @@ def test_seeds_give_each_network_mean_and_standard_deviation(out):
     assert main(["reproduce", "shortcuts", "--scale", "smoke", "--seeds", "2", "--out", str(out)]) == 0
     report = (out / "shortcuts.md").read_text()
     assert "- seeds: 2 runs of each network (seeds 0 to 1" in report
-    table = rows(report)
+    table = table_of_seeds = rows(report)
     for key in ["plain20", "resnet20", "resnet20-B", "resnet20-C"]:
         first, second = out / "runs" / key, out / "runs" / f"{key}-seed1"
         assert [json.loads((d / "config.json").read_text())["seed"] for d in (first, second)] == [0, 1]
@@ -146,6 +146,10 @@ def test_seeds_give_each_network_mean_and_standard_deviation(out):
     assert " ± " in table["resnet20"][3]
     error = json.loads((out / "runs" / "resnet32" / "results.json").read_text())["test_error"]
     assert table["resnet32"][3] == f"{100 * error:.2f} (1 of 2 seeds finished)"
+    # --report-only alone reports as many seeds as OUT holds.
+    (out / "shortcuts.md").unlink()
+    assert main(["reproduce", "shortcuts", "--scale", "smoke", "--report-only", "--out", str(out)]) == 0
+    assert rows((out / "shortcuts.md").read_text())["resnet20"][2] == table_of_seeds["resnet20"][2]
     # One network's seeds share a colour and a legend entry in the figures.
     fig, ax = pyplot().subplots()
     draw_runs(ax, [out / "runs" / "resnet20", out / "runs" / "resnet20-seed1", out / "runs" / "plain20"],

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import UserError
 from ..experiments import EXPERIMENTS, SCALES, reproduce
-from ..experiments.runner import recorded_data
+from ..experiments.runner import recorded_data, recorded_seeds
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -29,9 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: reproduce/SCALE)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="train up to N runs at once, each in its own process (several small nets share a GPU well; default: 1)")
-    p.add_argument("--seeds", type=int, default=1, metavar="N",
+    p.add_argument("--seeds", type=int, default=None, metavar="N",
                    help="train each network N times, with seeds 0 to N-1, and report mean ± standard deviation, as "
-                   "Table 6 does for ResNet-110 over 5 runs (default: 1; seed 0's runs are those made without --seeds)")
+                   "Table 6 does for ResNet-110 over 5 runs (default: 1, or with --report-only as many as OUT holds; "
+                   "seed 0's runs are those made without --seeds)")
     p.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="auto",
                    help="autocast precision (default auto: bf16 on CUDA, fp32 on CPUs)")
     p.add_argument("--compile", action="store_true", help="torch.compile each network (on CUDA: with CUDA graphs)")
@@ -41,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    for option, value in (("--jobs", args.jobs), ("--seeds", args.seeds)):
+    for option, value in (("--jobs", args.jobs), ("--seeds", 1 if args.seeds is None else args.seeds)):
         if value < 1:
             raise UserError(f"{option} must be at least 1, got {value}")
     out = Path(args.out or f"reproduce/{args.scale}")
@@ -50,12 +51,13 @@ def run(args: argparse.Namespace) -> None:
                         "give the --out of an earlier `resnets reproduce`")
     out.mkdir(parents=True, exist_ok=True)
     data = args.data or (args.report_only and recorded_data(out)) or "digits"
+    seeds = args.seeds or (recorded_seeds(out) if args.report_only else 1)
     command = "resnets " + " ".join(shlex.quote(a) for a in args.argv if a != "--debug")
     # The paper's recipe stays fp32 on CPUs, whatever bf16 they have; GPUs use bf16 for speed (at full
     # scale, resnet20 ended at 12.33% in bf16 and 12.60% in fp32: docs/REPRODUCTION.md).
     precision = args.precision if args.precision != "auto" else ("bf16" if torch.cuda.is_available() else "fp32")
     machine = {"precision": precision, "compile": args.compile}
     reports = reproduce(args.experiment, SCALES[args.scale], data, out, command, args.jobs, machine,
-                        train=not args.report_only, seeds=args.seeds)
+                        train=not args.report_only, seeds=seeds)
     for report in reports:
         print(f"report: {report}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -140,6 +141,12 @@ def recorded_data(out: Path) -> str | None:
         except (ValueError, KeyError):
             continue
     return None
+
+
+def recorded_seeds(out: Path) -> int:
+    """How many seeds the runs in ``out`` were trained with: one more than the highest ``-seedN``."""
+    seeds = [int(m.group(1)) for d in out.glob("runs/*") if (m := re.fullmatch(r".+-seed(\d+)", d.name))]
+    return 1 + max(seeds, default=0)
 
 
 def results(run_dir: Path) -> dict[str, Any]:
