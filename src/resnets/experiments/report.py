@@ -3,6 +3,7 @@ table beside the paper's numbers."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from statistics import mean, stdev
 from typing import Callable, Sequence
@@ -87,10 +88,12 @@ def header(title: str, scale: Scale, data: str, dirs: dict[str, list[Path]], com
     seeds = max(len(runs) for runs in dirs.values())
     done_dirs = done(run_dirs)
     runs = [results(d) for d in done_dirs]
-    by_device: dict[str, list[str]] = {}  # each device (or mix of devices) with the runs that used it
-    for d, r in zip(done_dirs, runs):
-        by_device.setdefault(r["device"], []).append(d.name)
-    hardware = "; ".join(f"{', '.join(names)} on {device}" for device, names in by_device.items())
+    by_device: dict[str, Counter[str]] = {}  # each device (or mix of devices): its networks, and how many seeds of each
+    for network, network_runs in dirs.items():
+        for d in done(network_runs):
+            by_device.setdefault(results(d)["device"], Counter())[network] += 1
+    hardware = "; ".join(", ".join(n if k == 1 else f"{n} ({k} seeds)" for n, k in networks.items()) + f" on {device}"
+                         for device, networks in by_device.items())
     wall = sum(r["wall_time_s"] for r in runs)
     return "\n".join([
         f"# {title}",
