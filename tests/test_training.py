@@ -1,6 +1,7 @@
 """The trainer on the bundled digits: run directory contents, recipes, resume, divergence,
 distributed training, eval and predict, and the command line's error paths."""
 
+import contextlib
 import json
 import os
 import re
@@ -11,6 +12,7 @@ import warnings
 import pytest
 import torch
 import torch.multiprocessing as mp
+from PIL import Image
 from safetensors.torch import load_file
 from torchvision.io import write_png
 
@@ -233,6 +235,10 @@ def test_eval_matches_the_run(trained, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["top1_error"] == pytest.approx(trained.results["test_error"])
     assert result["images"] == 360
+    # Several views of an image need images of any size: not a data set held as one array.
+    for views in (["--ten-crop"], ["--scales"]):
+        assert main(["eval", "--checkpoint", str(trained.dir), "--data", "digits", *views]) == 2
+        assert f"{views[0]} applies to image folders streamed from disk; digits is held in memory" in capsys.readouterr().err
 
 
 def test_predict_reads_image_files_like_the_trainer(trained, tmp_path, capsys):
@@ -312,6 +318,37 @@ def test_large_image_folder_streams_with_ten_crop(tmp_path, capsys):
     assert meta["resize"] == 256 and meta["input_size"] == [224, 224] and meta["classes"] == ["cat", "dog"]
     assert main(["eval", "--checkpoint", str(run.dir), "--data", str(tmp_path / "set"), "--ten-crop", "--workers", "0", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["images"] == 4
+
+    # Multi-scale testing (Section 3.4): each image whole at each length of its shorter side, the
+    # softmax outputs averaged. Against the same computation written with torchvision's transforms,
+    # on noise images of two shapes, with the unoptimized model (eval folds its batch norms).
+    from torchvision.transforms import v2
+
+    noise, g = tmp_path / "noise", torch.Generator().manual_seed(0)
+    for split in ("train", "val"):
+        for cls in ("cat", "dog"):
+            (noise / split / cls).mkdir(parents=True)
+            for i, shape in enumerate([(40, 56), (64, 36)]):
+                write_png(torch.randint(0, 256, (3, *shape), generator=g, dtype=torch.uint8), str(noise / split / cls / f"{i}.png"))
+    assert main(["eval", "--checkpoint", str(run.dir), "--data", str(noise), "--scales", "32,48", "--workers", "0", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    normalize = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True),
+                            v2.Normalize(torch.tensor(meta["mean"]).flatten().tolist(), torch.tensor(meta["std"]).flatten().tolist())])
+    model.eval()
+    losses, misses = [], 0
+    for c, cls in enumerate(["cat", "dog"]):
+        for path in sorted((noise / "val" / cls).glob("*.png")):
+            image = Image.open(path).convert("RGB")
+            with torch.no_grad():
+                probs = torch.stack([model(normalize(v2.functional.resize(image, s))[None])[0].softmax(0) for s in (32, 48)]).mean(0)
+            losses.append(-probs[c].log().item())
+            misses += int(probs.argmax() != c)
+    assert result["images"] == 4 and result["top1_error"] == misses / 4
+    assert result["loss"] == pytest.approx(sum(losses) / 4, rel=1e-4)
+    for wrong in (["--scales", "0,224"], ["--scales", "big"], ["--scales", "--ten-crop"]):
+        with pytest.raises(SystemExit) if wrong[-1] == "--ten-crop" else contextlib.nullcontext():
+            assert main(["eval", "--checkpoint", str(run.dir), "--data", str(noise), *wrong]) == 2
+    assert "--scales takes lengths of the shorter side" in capsys.readouterr().err
     assert main(["predict", "--checkpoint", str(run.dir), str(tmp_path / "set/val/dog/0.png"), "--top", "2"]) == 0
     shares = re.findall(r"(cat|dog) ([\d.]+)%", capsys.readouterr().out)
     assert {c for c, _ in shares} == {"cat", "dog"} and sum(float(p) for _, p in shares) == pytest.approx(100, abs=0.2)

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..data import ArrayData, DeviceLoader, folder_loaders, load_data
+from ..data import PAPER_SCALES, ArrayData, DeviceLoader, folder_loaders, load_data
 from ..errors import UserError
 from ..models import ResNet, optimize_for_inference
 from ..training import evaluate, load_model, load_pretrained
@@ -35,6 +35,21 @@ def add_model_arguments(p: argparse.ArgumentParser, optimize: bool = True) -> No
         g.add_argument("--precision", choices=PRECISIONS, default="fp32",
                        help="the optimized model's weights and arithmetic: fp32 (default), bf16 (fast on GPUs and on "
                        "CPUs with AVX512-BF16 or AMX, emulated and slow on others) or fp16 (GPUs)")
+
+
+def scales(spec: Optional[str], input_size: int) -> list[int]:
+    """``--scales``: none, the paper's (in proportion to ``input_size``) or the lengths given."""
+    if spec is None:
+        return []
+    if spec == "paper":
+        return [s * input_size // 224 for s in PAPER_SCALES]
+    try:
+        lengths = [int(s) for s in spec.split(",")]
+    except ValueError:
+        lengths = []
+    if not lengths or min(lengths) < 1:
+        raise UserError(f"--scales takes lengths of the shorter side, such as 224,256,384, not {spec!r}")
+    return lengths
 
 
 def open_model(args: argparse.Namespace, device: Optional[torch.device] = None) -> tuple[nn.Module, dict[str, Any]]:
@@ -67,7 +82,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, metavar="D", help="data set, as for `resnets train --data`")
     p.add_argument("--test-subset", type=int, metavar="N", help="a seeded, class-stratified subset of N test "
                    "images (array data sets; the same subset as `resnets train --test-subset N`)")
-    p.add_argument("--ten-crop", action="store_true", help="10-crop testing (image folders; paper Section 3.4)")
+    views = p.add_mutually_exclusive_group()
+    views.add_argument("--ten-crop", action="store_true", help="10-crop testing (image folders; paper Section 3.4)")
+    views.add_argument("--scales", nargs="?", const="paper", metavar="S,S,...",
+                       help="multi-scale testing (image folders; paper Section 3.4, Tables 4 and 5): each image whole, its "
+                       "shorter side resized to each length, the softmax outputs averaged; alone, the paper's "
+                       f"{','.join(map(str, PAPER_SCALES))} (in proportion for models of another input size)")
     p.add_argument("--skip-bad-images", action="store_true",
                    help="image folders: leave out images that cannot be read, listing them (default: refuse the data set)")
     p.add_argument("--batch-size", type=int, default=256, metavar="N", help="images evaluated at once (default: 256)")
@@ -85,6 +105,9 @@ def run(args: argparse.Namespace) -> None:
     check_fits(data, args.data, meta, "the model")
     mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
     if isinstance(data, ArrayData):
+        if args.ten_crop or args.scales:
+            raise UserError(f"--{'ten-crop' if args.ten_crop else 'scales'} applies to image folders streamed from disk; "
+                            f"{args.data} is held in memory, its images all of one size")
         if args.test_subset:
             data = data.subset(None, args.test_subset)
         batches = DeviceLoader(data.test_images, data.test_labels, args.batch_size, train=False, device=ctx.device,
@@ -94,7 +117,7 @@ def run(args: argparse.Namespace) -> None:
     else:  # the model's own crop, resize and normalization (torchvision's V2 weights: resize 232)
         batches = folder_loaders(data, args.batch_size, args.workers, train_size=meta["input_size"][0],
                                  ten_crop=args.ten_crop, mean=mean.flatten().tolist(), std=std.flatten().tolist(),
-                                 test_resize=meta.get("resize")).test
+                                 test_resize=meta.get("resize"), scales=scales(args.scales, meta["input_size"][0])).test
     result = evaluate(model, tqdm(batches, desc="evaluating", unit="batch", disable=not sys.stderr.isatty()), ctx)
     if args.json:
         print(json.dumps(result))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import torch
 from torch.utils.data import DataLoader, DistributedSampler, Subset
@@ -13,6 +13,9 @@ from .images import read_pil
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+# Section 3.4: "for best results, we adopt the fully-convolutional form ... and average the scores at
+# multiple scales (images are resized such that the shorter side is in {224, 256, 384, 480, 640})".
+PAPER_SCALES = (224, 256, 384, 480, 640)
 # The principal components of ImageNet's RGB pixels (Krizhevsky et al., 2012), as fb.resnet.torch,
 # the authors' reference reimplementation, publishes them.
 EIGENVALUES = torch.tensor([0.2175, 0.0188, 0.0045])
@@ -35,6 +38,21 @@ class Lighting(torch.nn.Module):
         return image + (EIGENVECTORS @ (alpha * EIGENVALUES)).view(3, 1, 1)
 
 
+class MultiScale(torch.nn.Module):
+    """One image at several scales, each whole (Section 3.4's fully-convolutional testing):
+    ``sizes`` each resize and normalize it, and the image becomes a list of tensors, one per size.
+    A ResNet takes any size: its global average pooling then fc equals the fc layer applied at every
+    position and averaged, which is what the fully-convolutional form computes. torchvision's
+    transforms return one image, hence this one."""
+
+    def __init__(self, sizes: Sequence[Callable]):
+        super().__init__()
+        self.sizes = list(sizes)
+
+    def forward(self, image) -> list[torch.Tensor]:
+        return [size(image) for size in self.sizes]
+
+
 class FolderLoaders(NamedTuple):
     train: DataLoader
     test: DataLoader
@@ -43,7 +61,7 @@ class FolderLoaders(NamedTuple):
 
 def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: int = 224, ten_crop: bool = False,
                    augment: bool = True, rank: int = 0, world_size: int = 1, seed: int = 0, mean=IMAGENET_MEAN,
-                   std=IMAGENET_STD, test_resize: Optional[int] = None) -> FolderLoaders:
+                   std=IMAGENET_STD, test_resize: Optional[int] = None, scales: Sequence[int] = ()) -> FolderLoaders:
     """Training and evaluation loaders of ``data`` as Section 3.4 prescribes.
 
     Training: the shorter side resized to a random length in [256, 480], a random 224 crop, a
@@ -51,7 +69,9 @@ def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: 
     evaluation). Evaluation: the shorter side resized to 256 and the center 224 crop or, with
     ``ten_crop``, the standard 10 crops (the four corners, the center and their mirror images),
     batched as (B, 10, C, H, W). Lengths scale with ``train_size``; ``test_resize`` replaces the
-    evaluation's 256 (torchvision's V2 weights are tested at 232). Each of ``world_size`` ranks
+    evaluation's 256 (torchvision's V2 weights are tested at 232). With ``scales``, each test image
+    comes whole at each of those lengths of its shorter side (:class:`MultiScale`), one image a
+    batch, since their shapes differ. Each of ``world_size`` ranks
     reads its own shard; call ``train.sampler.set_epoch(epoch)`` before each epoch. Images are
     read by Pillow (:func:`~resnets.data.images.read_pil`); those in ``data.skipped`` are left out.
     """
@@ -68,6 +88,8 @@ def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: 
         train = v2.Compose([v2.RandomShortestSize(list(range(short, long + 1))), v2.RandomCrop(train_size),
                             v2.RandomHorizontalFlip(), *normalize[:2], Lighting(), normalize[2]])
     test = v2.Compose([v2.Resize(test_short), *normalize, v2.TenCrop(train_size), torch.stack]) if ten_crop else center
+    if scales:
+        test = MultiScale([v2.Compose([v2.Resize(s), *normalize]) for s in scales])
     skipped = {os.path.normpath(p) for p in data.skipped}
 
     def readable(path: str) -> bool:
@@ -81,4 +103,5 @@ def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: 
     meta = dict(mean=torch.tensor(mean).view(-1, 1, 1).tolist(), std=torch.tensor(std).view(-1, 1, 1).tolist(),
                 input_size=[train_size, train_size], resize=test_short, data=data.name)
     return FolderLoaders(DataLoader(train_set, sampler=sampler, drop_last=True, **common),
-                         DataLoader(Subset(test_set, range(rank, len(test_set), world_size)), **common), meta)
+                         DataLoader(Subset(test_set, range(rank, len(test_set), world_size)),
+                                    **{**common, "batch_size": 1 if scales else batch_size}), meta)

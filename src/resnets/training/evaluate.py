@@ -1,4 +1,4 @@
-"""Evaluation (top-1 and top-5 error; 10-crop testing, Section 3.4) and prediction on image files."""
+"""Evaluation (top-1 and top-5 error; 10-crop and multi-scale testing, Section 3.4) and prediction on image files."""
 
 from __future__ import annotations
 
@@ -50,17 +50,21 @@ def check_fits(data: ArrayData | FolderData, spec: str, meta: dict[str, Any], mo
 
 @torch.no_grad()
 def evaluate(model: nn.Module, batches: Iterable, ctx: Context = Context(), precision: str = "fp32") -> dict[str, float]:
-    """Loss, top-1 and top-5 error over ``batches`` (summed over every process). Batches of shape
-    (B, crops, C, H, W) are crops of one image each: their softmax outputs are averaged."""
+    """Loss, top-1 and top-5 error over ``batches`` (summed over every process). Section 3.4's
+    two ways of testing several views of an image average their softmax outputs: batches of shape
+    (B, crops, C, H, W) are crops of one image each (10-crop testing); a list of tensors holds the
+    same images at several scales (multi-scale testing)."""
     model.eval()
     totals = torch.zeros(4, dtype=torch.float64, device=ctx.device)  # loss, top1, top5, n
     for x, y in batches:
-        x, y = x.to(ctx.device, non_blocking=True), y.to(ctx.device, non_blocking=True)
+        x = [v.to(ctx.device, non_blocking=True) for v in x] if isinstance(x, (list, tuple)) else x.to(ctx.device, non_blocking=True)
+        y = y.to(ctx.device, non_blocking=True)
         with autocast(ctx.device, precision):
-            if x.dim() == 5:
+            if isinstance(x, list):  # scales
+                logits = torch.stack([model(v).float().softmax(1) for v in x]).mean(0).log()
+            elif x.dim() == 5:  # crops
                 b, crops = x.shape[:2]
-                probs = model(x.flatten(0, 1)).float().softmax(1).view(b, crops, -1).mean(1)
-                logits = probs.log()
+                logits = model(x.flatten(0, 1)).float().softmax(1).view(b, crops, -1).mean(1).log()
             else:
                 logits = model(x).float()
         top1, top5 = errors(logits, y)
