@@ -14,9 +14,12 @@ from resnets.training.step import GraphedStep, count, training_step
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 
 
-def test_the_graphed_step_trains_as_the_eager_loop():
+def test_the_graphed_step_trains_as_the_eager_loop(monkeypatch):
     # Eight steps of resnet20: three eager, then the capture, then replays, with the lr changed
     # between replays (a schedule's step); the eager twin runs the same SGD (fused) step by step.
+    # cuDNN's deterministic kernels, so that the two differ by no atomics' order; the tolerances
+    # still leave room for TF32 convolutions (a stale batch or a missed lr change is far larger).
+    monkeypatch.setattr(torch.backends.cudnn, "deterministic", True)
     torch.manual_seed(0)
     net = create_model("resnet20").cuda().to(memory_format=torch.channels_last).train()
     twin = copy.deepcopy(net)
@@ -37,8 +40,8 @@ def test_the_graphed_step_trains_as_the_eager_loop():
     torch.cuda.synchronize()
     ours, theirs = net.state_dict(), twin.state_dict()
     for key in ours:
-        torch.testing.assert_close(ours[key], theirs[key], rtol=1e-4, atol=1e-5, msg=key)
-    torch.testing.assert_close(sums, twin_sums, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(ours[key], theirs[key], rtol=1e-3, atol=1e-4, msg=key)
+    torch.testing.assert_close(sums, twin_sums, rtol=1e-4, atol=1e-4)
     assert sums[2].item() == 8 * 32
 
 
