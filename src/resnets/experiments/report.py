@@ -86,12 +86,12 @@ def header(title: str, scale: Scale, data: str, dirs: dict[str, list[Path]], com
     """What ran, where and for how long; a report written before every run finished says so."""
     run_dirs = [d for runs in dirs.values() for d in runs]
     seeds = max(len(runs) for runs in dirs.values())
-    done_dirs = done(run_dirs)
-    runs = [results(d) for d in done_dirs]
+    runs = []
     by_device: dict[str, Counter[str]] = {}  # each device (or mix of devices): its networks, and how many seeds of each
     for network, network_runs in dirs.items():
         for d in done(network_runs):
-            by_device.setdefault(results(d)["device"], Counter())[network] += 1
+            runs.append(results(d))
+            by_device.setdefault(runs[-1]["device"], Counter())[network] += 1
     hardware = "; ".join(", ".join(n if k == 1 else f"{n} ({k} seeds)" for n, k in networks.items()) + f" on {device}"
                          for device, networks in by_device.items())
     wall = sum(r["wall_time_s"] for r in runs)

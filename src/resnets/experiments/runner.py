@@ -47,10 +47,13 @@ def spec(model: str, shortcut: str | None = "default") -> Spec:
     return Spec(f"{model}-{shortcut or 'none'}", model, {"shortcut": shortcut})
 
 
+SEED_SUFFIX = "-seed"  # seed k > 0 of a network trains in KEY-seedk
+
+
 def seeded(s: Spec, seed: int) -> Spec:
     """``s`` trained again with another seed, in its own folder (``resnet20-seed1``); seed 0 keeps
     the plain name, so that runs made before ``--seeds`` existed count as seed 0."""
-    return replace(s, key=s.key if seed == 0 else f"{s.key}-seed{seed}", seed=seed)
+    return replace(s, key=s.key if seed == 0 else f"{s.key}{SEED_SUFFIX}{seed}", seed=seed)
 
 
 def run_config(s: Spec, scale: Scale, data: str, run_dir: Path, machine: dict[str, Any]) -> TrainConfig:
@@ -145,7 +148,7 @@ def recorded_data(out: Path) -> str | None:
 
 def recorded_seeds(out: Path) -> int:
     """How many seeds the runs in ``out`` were trained with: one more than the highest ``-seedN``."""
-    seeds = [int(m.group(1)) for d in out.glob("runs/*") if (m := re.fullmatch(r".+-seed(\d+)", d.name))]
+    seeds = [int(m.group(1)) for d in out.glob("runs/*") if (m := re.fullmatch(rf".+{SEED_SUFFIX}(\d+)", d.name))]
     return 1 + max(seeds, default=0)
 
 
