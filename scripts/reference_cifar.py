@@ -66,7 +66,7 @@ class CifarResNet(nn.Module):
 
 
 def as_tensors(folder: Path, workers: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """An ImageFolder decoded once into uint8 images (N, 3, 32, 32) and labels."""
+    """An ImageFolder decoded once into uint8 images (N, 3, 32, 32 for CIFAR) and labels."""
     data = datasets.ImageFolder(str(folder), transform=v2.Compose([v2.PILToTensor()]))
     loader = torch.utils.data.DataLoader(data, batch_size=1000, num_workers=workers)
     images, labels = zip(*loader)
@@ -76,7 +76,8 @@ def as_tensors(folder: Path, workers: int) -> tuple[torch.Tensor, torch.Tensor]:
 class Augmented(torch.utils.data.Dataset):
     def __init__(self, images, labels, mean):
         self.images, self.labels, self.mean = images, labels, mean
-        self.augment = v2.Compose([v2.RandomCrop(32, padding=4), v2.RandomHorizontalFlip()])
+        # RandomCrop(32, padding=4) on CIFAR: a crop of the images' own size after padding.
+        self.augment = v2.Compose([v2.RandomCrop(images.shape[-2:], padding=4), v2.RandomHorizontalFlip()])
 
     def __len__(self):
         return len(self.labels)

@@ -3,7 +3,9 @@ the user's ~/.cache/resnets, so that the CIFAR-10 JPEG copy is decoded once per 
 and tests never read or leave files there. Subprocesses inherit it.
 
 `make test` runs the suite in two pytest-xdist workers, one torch thread each (two threads each
-would oversubscribe two cores, and an oversubscribed OpenMP runtime crawls). The workers share the
+would oversubscribe two cores, and an oversubscribed OpenMP runtime crawls), handing out one test
+at a time (`--dist loadgroup`), the slow ones first; the tests that share an expensive module
+fixture are marked with one `xdist_group`, so that one worker makes it. The workers share the
 cache: its writes are atomic (``files.atomic_write``, ``archives.extract``), so two workers
 decoding the same data at once only do the work twice."""
 
@@ -15,6 +17,13 @@ import torch
 if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"  # and in the subprocesses the tests start
+
+
+def pytest_collection_modifyitems(items):
+    """The tests marked slow first, in their files' order: two xdist workers that start on them and
+    fill in with the short ones end within seconds of each other, where a slow test handed out last
+    would run alone at the end (longest first, the usual rule for balancing work)."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: the rest keep their order
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -327,6 +327,7 @@ def test_unrecognized_inputs_name_what_was_looked_for(tmp_path, cache):
 
 
 @pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
+@pytest.mark.slow
 def test_the_cifar10_jpeg_copy():
     data = load_data(str(JPEG_COPY))  # decoded into the suite's cache (conftest.py), for later tests too
     assert data.name == "cifar10-jpeg" and data.classes == CIFAR10_CLASSES

@@ -186,6 +186,7 @@ sys.exit(main(sys.argv[3:]))
 """
 
 
+@pytest.mark.slow
 def test_sigkill_at_any_moment_then_resume_gives_the_uninterrupted_weights(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     train_args = ["train", "--recipe", "cifar", "--epochs", "5", "--batch-size", "128"]
@@ -228,6 +229,7 @@ def test_an_unanticipated_error_is_one_line_with_exit_code_1(tmp_path, monkeypat
         main(["--debug", "train", "--resume", str(tmp_path)])
 
 
+@pytest.mark.slow
 def test_a_run_interrupted_in_one_process_is_resumed_by_two(tmp_path):
     # A run moved from a laptop to torchrun: the global batch (128) is split in two, so an epoch
     # keeps its iterations and the checkpoint fits.

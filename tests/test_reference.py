@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 import resnets
@@ -27,11 +28,12 @@ def test_reference_is_the_papers_network():
     assert reference.CifarResNet(3)(x).shape == (2, 10)
 
 
+@pytest.mark.slow
 def test_reference_trains_on_an_image_folder_and_continues_from_its_last_epoch(tmp_path):
     from test_gpu_script import jpeg_folder_tarball
     import tarfile
 
-    with tarfile.open(jpeg_folder_tarball(tmp_path)) as tar:
+    with tarfile.open(jpeg_folder_tarball(tmp_path, 16)) as tar:
         tar.extractall(tmp_path, filter="data")
     command = [sys.executable, str(SCRIPT), str(tmp_path / "tiny-cifar"), str(tmp_path / "out"), "--workers", "0"]
     results = tmp_path / "out" / "results.json"

@@ -40,6 +40,8 @@ def small(out, **overrides):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
+    """One short run on the digits for the tests that read a run directory (one xdist group, so
+    one worker trains it once)."""
     # fp32: eval (fp32, batch norms folded) then reproduces the run's own test error exactly
     return train(small(tmp_path_factory.mktemp("runs") / "digits", epochs=3, precision="fp32"))
 
@@ -73,6 +75,7 @@ def test_overrides_replace_recipe_values():
     assert make_config("fast", iterations=100).epochs is None
 
 
+@pytest.mark.xdist_group("trained")
 def test_run_directory(trained):
     run = trained
     files = {p.relative_to(run.dir).as_posix() for p in run.dir.rglob("*") if p.is_file()}
@@ -126,6 +129,7 @@ def test_resume_gives_the_uninterrupted_weights(tmp_path):
     assert [json.loads(line)["epoch"] for line in lines] == [0, 1, 2]
 
 
+@pytest.mark.xdist_group("trained")
 def test_weights_start_a_run_from_trained_weights(trained, tmp_path, capsys):
     # Fine-tuning with a learning rate too small to move them: the run ends where the weights began,
     # classifier included when the classes agree...
@@ -207,6 +211,7 @@ def _distributed_worker(rank, world_size, port, out):
     torch.distributed.destroy_process_group()
 
 
+@pytest.mark.slow
 def test_two_process_gloo_run(tmp_path):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -230,6 +235,7 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(tmp_path, bat
         build_pipeline(small(tmp_path, batch_size=batch), Context(world_size=processes))
 
 
+@pytest.mark.xdist_group("trained")
 def test_eval_matches_the_run(trained, capsys):
     assert main(["eval", "--checkpoint", str(trained.dir), "--data", "digits", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -241,6 +247,7 @@ def test_eval_matches_the_run(trained, capsys):
         assert f"{views[0]} applies to image folders streamed from disk; digits is held in memory" in capsys.readouterr().err
 
 
+@pytest.mark.xdist_group("trained")
 def test_predict_reads_image_files_like_the_trainer(trained, tmp_path, capsys):
     model, meta = load_model(trained.dir)
     data = load_data("digits")
@@ -354,6 +361,7 @@ def test_large_image_folder_streams_with_ten_crop(tmp_path, capsys):
     assert {c for c, _ in shares} == {"cat", "dog"} and sum(float(p) for _, p in shares) == pytest.approx(100, abs=0.2)
 
 
+@pytest.mark.slow
 def test_torchrun_command(tmp_path):
     # The documented command: torchrun starts two gloo processes; rank 0 alone writes the run.
     import subprocess
@@ -371,6 +379,7 @@ def test_torchrun_command(tmp_path):
     assert json.loads((out / "results.json").read_text())["processes"] == 2
 
 
+@pytest.mark.xdist_group("trained")
 def test_plot_draws_several_runs(trained, tmp_path, capsys):
     png = tmp_path / "both.png"
     assert main(["plot", str(trained.dir), str(trained.dir), "--labels", "a", "b", "--out", str(png)]) == 0
@@ -422,6 +431,7 @@ def test_compile_auto_waits_for_a_run_long_enough_to_repay_it(tmp_path):
     assert run.config.compile == "auto" and run.results["compiled"] is False
 
 
+@pytest.mark.slow
 def test_a_compiled_run_trains(tmp_path, capsys, monkeypatch):
     # TorchDynamo and AOTAutograd trace the training step as `--compile` does, without inductor's
     # C++ code generation (a minute and a half on two AVX2 cores): test_bench's compiled training step

@@ -74,6 +74,7 @@ def test_shipped_weights_measure_what_they_state(path, capsys):
 
 
 @pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
+@pytest.mark.slow
 def test_bf16_inference_keeps_the_accuracy(capsys):
     # `eval --precision bf16` (bf16 weights and arithmetic) against fp32, on the same 1,000 images.
     argv = ["eval", "--model", "resnet20", "--weights", "cifar10", "--data", str(JPEG_COPY), "--test-subset", "1000", "--json"]
