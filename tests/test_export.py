@@ -72,3 +72,22 @@ def test_a_checkpoint_exports_too(tmp_path):
         expected = model(x)
     out = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {"x": x.numpy()})[0]
     assert np.allclose(out, expected.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_a_named_model_without_weights_exports_as_built(tmp_path, capsys):
+    # No --weights: resnet18's initial weights, which the same seed builds again here; its
+    # metadata says the input size (Section 3.4's 224x224 crops) and claims no classes or normalization.
+    path = tmp_path / "resnet18.pt2"
+    torch.manual_seed(0)
+    assert main(["export", "--model", "resnet18", "--format", "exported-program", "--out", str(path)]) == 0
+    assert "untrained" in capsys.readouterr().err
+    torch.manual_seed(0)
+    model = resnets.resnet18().eval()
+    extra = {"resnets.json": ""}
+    program = torch.export.load(str(path), extra_files=extra)
+    x = torch.randn(1, 3, 224, 224, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        assert relative(program.module()(x), model(x)) < 1e-4
+    stored = json.loads(extra["resnets.json"])
+    assert stored["input_size"] == [224, 224] and stored["model"] == "resnet18"
+    assert not {"classes", "mean", "std"} & set(stored)

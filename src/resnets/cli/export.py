@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+import sys
+from typing import Any
+
+from ..errors import UserError
+from ..models import ResNet, model_config
 from ..models.export import FORMATS, export
 from .evaluate import add_model_arguments, open_trained
 
@@ -11,7 +16,8 @@ from .evaluate import add_model_arguments, open_trained
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a model as ONNX or as a torch.export program, preprocessing in its metadata",
                        description="Export a checkpoint (a run directory or a .safetensors file), or a named model with "
-                       "trained weights, with its batch norms folded. The file's metadata holds the model, class names, "
+                       "trained weights (without --weights: as built, untrained, for timing and deployment tests), with its "
+                       "batch norms folded. The file's metadata holds the model, class names, "
                        "mean, std and input size as JSON (ONNX: metadata_props['resnets']; ExportedProgram: the extra "
                        "file resnets.json, read with torch.export.load(PATH, extra_files={'resnets.json': ''})).")
     add_model_arguments(p, optimize=False)
@@ -22,7 +28,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
+def untrained(name: str) -> tuple[ResNet, dict[str, Any]]:
+    """A named model as built, described by its input size alone: 224x224 for the ImageNet nets
+    (Section 3.4's crops), 32x32 for the CIFAR ones (Section 4.2); no classes, no normalization."""
+    config = model_config(name)
+    side = 224 if config["stem"] == "imagenet" else 32
+    return ResNet(**config).eval(), {"model": name, "model_config": config, "input_size": [side, side]}
+
+
 def run(args: argparse.Namespace) -> None:
-    model, meta = open_trained(args)
+    if not (args.model or args.checkpoint):
+        raise UserError("give --checkpoint, or --model (with --weights W for trained weights)")
+    if args.model and not (args.weights or args.checkpoint):
+        # An architecture to deploy or time, also where no trained weights are at hand (torchvision's
+        # ImageNet weights on a machine without their download, say).
+        model, meta = untrained(args.model)
+        print(f"{args.model}: no --weights: its untrained initial weights, for timing and deployment tests, not for "
+              "predictions", file=sys.stderr)
+    else:
+        model, meta = open_trained(args)
     path = export(model, meta, args.out, args.format, dynamic_batch=args.dynamic_batch, opset=args.opset)
     print(f"{meta['model']}: {args.format} written to {path}")
