@@ -16,7 +16,7 @@ demo: $(STAMP)
 	$(VENV)/bin/resnets train
 
 test: $(STAMP)
-	$(PYTHON) -m pytest -q -n 2 --dist loadgroup  # two workers, one torch thread each, slow tests first (tests/conftest.py)
+	$(PYTHON) -m pytest -q -n 2 --maxschedchunk 1  # two workers, one torch thread each, slow tests first (tests/conftest.py)
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache

@@ -4,10 +4,11 @@ and tests never read or leave files there. Subprocesses inherit it.
 
 `make test` runs the suite in two pytest-xdist workers, one torch thread each (two threads each
 would oversubscribe two cores, and an oversubscribed OpenMP runtime crawls), handing out one test
-at a time (`--dist loadgroup`), the slow ones first; the tests that share an expensive module
-fixture are marked with one `xdist_group`, so that one worker makes it. The workers share the
-cache: its writes are atomic (``files.atomic_write``, ``archives.extract``), so two workers
-decoding the same data at once only do the work twice."""
+at a time (`--maxschedchunk 1`), the slow ones first. A module-scoped fixture may then be made by
+both workers; `--dist loadgroup`, which would keep its tests on one, groups nothing with pytest
+9.2 (pytest-xdist#1386). The workers share the cache: its writes are atomic
+(``files.atomic_write``, ``archives.extract``), so two workers decoding the same data at once only
+do the work twice."""
 
 import os
 

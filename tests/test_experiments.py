@@ -26,8 +26,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def out(tmp_path_factory):
     """An output folder holding Fig. 6's runs at smoke scale, which the other experiments reuse.
-    Made here rather than by the first test, so that a test needs no other to have run before it;
-    the tests that use it form one xdist group, so that one worker makes it once."""
+    Made here rather than by the first test, so that a test needs no other to have run before it
+    (under xdist, each worker that takes one of these tests makes its own)."""
     out = tmp_path_factory.mktemp("reproduce")
     assert main(["reproduce", "degradation", "--scale", "smoke", "--out", str(out)]) == 0
     return out
@@ -52,7 +52,6 @@ def last(out, key):
     return json.loads(lines[-1])
 
 
-@pytest.mark.xdist_group("smoke-runs")
 def test_degradation(out):
     report = (out / "degradation.md").read_text()
     assert (out / "degradation.png").read_bytes()[:8] == PNG
@@ -74,7 +73,6 @@ def test_degradation(out):
     assert json.loads((out / "runs" / "resnet20" / "config.json").read_text())["precision"] == "fp32"
 
 
-@pytest.mark.xdist_group("smoke-runs")
 def test_cifar_table_reuses_runs(out, capsys):
     assert main(["reproduce", "cifar-table", "--scale", "smoke", "--out", str(out)]) == 0
     assert "reusing the finished run" in capsys.readouterr().out  # resnet20..56 came from degradation
@@ -86,7 +84,6 @@ def test_cifar_table_reuses_runs(out, capsys):
         assert table[model][3] == f"{100 * results['test_error']:.2f}"
 
 
-@pytest.mark.xdist_group("smoke-runs")
 def test_shortcuts(out):
     assert main(["reproduce", "shortcuts", "--scale", "smoke", "--out", str(out)]) == 0
     table = rows((out / "shortcuts.md").read_text())
@@ -100,7 +97,6 @@ def test_shortcuts(out):
     assert table["resnet20-C"][3] == "24.19"
 
 
-@pytest.mark.xdist_group("smoke-runs")
 def test_responses(out):
     assert main(["reproduce", "responses", "--scale", "smoke", "--out", str(out)]) == 0
     assert (out / "responses.png").read_bytes()[:8] == PNG
@@ -131,7 +127,6 @@ def test_responses(out):
         in (out / "responses.md").read_text()
 
 
-@pytest.mark.xdist_group("smoke-runs")
 def test_seeds_give_each_network_mean_and_standard_deviation(out):
     # Seed 0's runs are those already in OUT; --seeds 2 adds a second run of each network.
     assert main(["reproduce", "shortcuts", "--scale", "smoke", "--seeds", "2", "--out", str(out)]) == 0

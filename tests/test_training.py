@@ -40,8 +40,6 @@ def small(out, **overrides):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """One short run on the digits for the tests that read a run directory (one xdist group, so
-    one worker trains it once)."""
     # fp32: eval (fp32, batch norms folded) then reproduces the run's own test error exactly
     return train(small(tmp_path_factory.mktemp("runs") / "digits", epochs=3, precision="fp32"))
 
@@ -75,7 +73,6 @@ def test_overrides_replace_recipe_values():
     assert make_config("fast", iterations=100).epochs is None
 
 
-@pytest.mark.xdist_group("trained")
 def test_run_directory(trained):
     run = trained
     files = {p.relative_to(run.dir).as_posix() for p in run.dir.rglob("*") if p.is_file()}
@@ -129,7 +126,6 @@ def test_resume_gives_the_uninterrupted_weights(tmp_path):
     assert [json.loads(line)["epoch"] for line in lines] == [0, 1, 2]
 
 
-@pytest.mark.xdist_group("trained")
 def test_weights_start_a_run_from_trained_weights(trained, tmp_path, capsys):
     # Fine-tuning with a learning rate too small to move them: the run ends where the weights began,
     # classifier included when the classes agree...
@@ -235,7 +231,6 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(tmp_path, bat
         build_pipeline(small(tmp_path, batch_size=batch), Context(world_size=processes))
 
 
-@pytest.mark.xdist_group("trained")
 def test_eval_matches_the_run(trained, capsys):
     assert main(["eval", "--checkpoint", str(trained.dir), "--data", "digits", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -247,7 +242,6 @@ def test_eval_matches_the_run(trained, capsys):
         assert f"{views[0]} applies to image folders streamed from disk; digits is held in memory" in capsys.readouterr().err
 
 
-@pytest.mark.xdist_group("trained")
 def test_predict_reads_image_files_like_the_trainer(trained, tmp_path, capsys):
     model, meta = load_model(trained.dir)
     data = load_data("digits")
@@ -379,7 +373,6 @@ def test_torchrun_command(tmp_path):
     assert json.loads((out / "results.json").read_text())["processes"] == 2
 
 
-@pytest.mark.xdist_group("trained")
 def test_plot_draws_several_runs(trained, tmp_path, capsys):
     png = tmp_path / "both.png"
     assert main(["plot", str(trained.dir), str(trained.dir), "--labels", "a", "b", "--out", str(png)]) == 0
