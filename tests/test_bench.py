@@ -82,7 +82,7 @@ def test_infer_measures_torchvision_beside_ours(tmp_path, capsys):
 STEP_ROW = {"mode", "precision", "memory_format", "images_per_s", "ratio", "step_ms", "gflops"}
 
 
-@pytest.mark.slow  # resnets-compiled compiles the step: 79 s in one run of the suite, under 5 s in another
+@pytest.mark.slow  # resnets-compiled compiles the step: 70 and 79 s in two runs of the suite, under 5 s in another
 def test_step_times_every_mode_with_every_column(capsys):
     result = bench_json(capsys, "step", "--model", "resnet20", "--resolution", "32", "--batch-size", "4", "--rounds", "2",
                         "--steps", "2", "--warmup", "1", "--device", "cpu")
