@@ -1,9 +1,9 @@
-"""``resnets export``: a checkpoint or trained weights as an ONNX file or a torch.export program."""
+"""``resnets export``: a checkpoint, trained weights or a named model as built, as an ONNX file or a
+torch.export program."""
 
 from __future__ import annotations
 
 import argparse
-
 import sys
 from typing import Any
 
@@ -16,9 +16,9 @@ from .evaluate import add_model_arguments, open_trained
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a model as ONNX or as a torch.export program, preprocessing in its metadata",
                        description="Export a checkpoint (a run directory or a .safetensors file), or a named model with "
-                       "trained weights (without --weights: as built, untrained, for timing and deployment tests), with its "
-                       "batch norms folded. The file's metadata holds the model, class names, "
-                       "mean, std and input size as JSON (ONNX: metadata_props['resnets']; ExportedProgram: the extra "
+                       "trained weights (without --weights: as built, untrained, for timing and deployment tests), with "
+                       "its batch norms folded. The file's metadata holds the model, class names, mean, std and input size "
+                       "as JSON (ONNX: metadata_props['resnets']; ExportedProgram: the extra "
                        "file resnets.json, read with torch.export.load(PATH, extra_files={'resnets.json': ''})).")
     add_model_arguments(p, optimize=False)
     p.add_argument("--format", choices=FORMATS, default="onnx", help="onnx (default) or exported-program (.pt2)")
