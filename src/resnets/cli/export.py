@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ..errors import UserError
-from ..models import ResNet, model_config
+from ..models import ResNet, create_model, input_side, model_config
 from ..models.export import FORMATS, export
 from .evaluate import add_model_arguments, open_trained
 
@@ -31,9 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def untrained(name: str) -> tuple[ResNet, dict[str, Any]]:
     """A named model as built, described by its input size alone: 224x224 for the ImageNet nets
     (Section 3.4's crops), 32x32 for the CIFAR ones (Section 4.2); no classes, no normalization."""
-    config = model_config(name)
-    side = 224 if config["stem"] == "imagenet" else 32
-    return ResNet(**config).eval(), {"model": name, "model_config": config, "input_size": [side, side]}
+    side = input_side(name)
+    return create_model(name).eval(), {"model": name, "model_config": model_config(name), "input_size": [side, side]}
 
 
 def run(args: argparse.Namespace) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..models import create_model, list_models, model_config
+from ..models import create_model, input_side, list_models
 from ..models.summary import format_table, summarize
 
 
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     model = create_model(args.name, stride_in_1x1=args.stride_in_1x1)
-    side = args.input_size or (224 if model_config(args.name)["stem"] == "imagenet" else 32)
+    side = args.input_size or input_side(args.name)
     if side < 1:
         raise ValueError(f"--input-size must be positive, got {side}")
     print(format_table(args.name, summarize(model, (side, side)), (side, side)))

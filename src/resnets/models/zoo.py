@@ -51,6 +51,12 @@ def model_config(name: str, **overrides: Any) -> dict[str, Any]:
     return {**ARCHITECTURES[name], **overrides}
 
 
+def input_side(name: str) -> int:
+    """The side of the square images a named model is made for: 224 for the ImageNet nets (the
+    crops of Section 3.4), 32 for the CIFAR ones (Section 4.2)."""
+    return 224 if model_config(name)["stem"] == "imagenet" else 32
+
+
 def create_model(name: str, weights: Any = None, progress: bool = True, pretrained: bool = False,
                  **overrides: Any) -> ResNet:
     """Build a named model, e.g. ``create_model("resnet56", num_classes=100)``.
