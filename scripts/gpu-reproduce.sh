@@ -22,6 +22,8 @@
 #   BUDGET            seconds for the whole script (default 540)
 #   SCALE             full; smoke for a test on a CPU
 #   EXPERIMENT        all, or one experiment: its runs only
+#   ONLY              some of those runs alone, comma-separated (reproduce --only): resnet20,resnet32,
+#                     resnet44,resnet56 are issue 7's four nets within 9 minutes
 #   JOBS              runs trained at once (4)
 #   RUNS              how many run tarballs at most (7; with log.txt the device tool's limit of 8
 #                     files): the runs this call trains take them in priority order, the
@@ -81,7 +83,9 @@ from resnets.experiments import EXPERIMENTS, SCALES, runs_of
 print('torch', torch.__version__, '| python', platform.python_version(), '|',
       torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')
 scale, names = SCALES['$scale'], list(EXPERIMENTS) if '$experiment' == 'all' else ['$experiment']
-print(int(torch.cuda.is_available()), scale.iterations, scale.batch_size, *[s.key for s in runs_of(names, scale)])" 2>>"$out/log.txt")"
+only = '${ONLY:-}'.split(',') if '${ONLY:-}' else None
+print(int(torch.cuda.is_available()), scale.iterations, scale.batch_size,
+      *[s.key for s in runs_of(names, scale) if only is None or s.key in only])" 2>>"$out/log.txt")"
 echo "$versions" | tee -a "$out/log.txt"
 if [ -z "$order" ]; then
     say "unknown SCALE=$scale or EXPERIMENT=$experiment"
@@ -183,7 +187,8 @@ if [ "$cuda" = 1 ]; then  # how busy the GPU is, every 30 s
     watcher=$!
 fi
 say "full runs: scale $scale, $jobs at a time, $(left) s left"
-step $(($(left) - 20)) "${resnets[@]}" reproduce "$experiment" --scale "$scale" --jobs "$jobs" "${compile[@]}" --data "$data" --out "$work/full"
+step $(($(left) - 20)) "${resnets[@]}" reproduce "$experiment" --scale "$scale" --jobs "$jobs" "${compile[@]}" \
+    ${ONLY:+--only "$ONLY"} --data "$data" --out "$work/full"
 kill "$packer" ${watcher:-} 2>/dev/null
 wait "$packer" ${reference_pid:-} ${fp32_pid:-} 2>/dev/null
 pack

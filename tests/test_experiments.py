@@ -225,6 +225,16 @@ def test_priority_order_of_all():
     assert len(keys) == len(set(keys)) == 12 and keys[-1] == "resnet1202"
 
 
+def test_only_trains_the_named_runs(tmp_path, capsys):
+    assert main(["reproduce", "cifar-table", "--scale", "smoke", "--only", "resnet20", "--out", str(tmp_path)]) == 0
+    assert [d.name for d in (tmp_path / "runs").iterdir()] == ["resnet20"]
+    table = rows((tmp_path / "cifar-table.md").read_text())
+    assert table["resnet20"][3] == f"{100 * last(tmp_path, 'resnet20')['test_error']:.2f}"
+    assert table["resnet32"][3] == "not run"
+    assert main(["reproduce", "cifar-table", "--scale", "smoke", "--only", "resnet20,plain20", "--out", str(tmp_path)]) == 2
+    assert "cifar-table at scale smoke has no run plain20; its runs: resnet20, resnet56," in capsys.readouterr().err
+
+
 def test_report_only_shows_what_is_finished(tmp_path, capsys):
     (run,) = run_models([spec("resnet20")], SCALES["smoke"], "digits", tmp_path).values()
     partial = tmp_path / "runs" / "resnet32"

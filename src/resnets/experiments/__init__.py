@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from . import cifar_table, degradation, responses, shortcuts
+from ..errors import UserError
 from ..training.trainer import RESULTS
 from .runner import Spec, run_models, seeded
 from .scales import SCALES, Scale
@@ -32,15 +33,22 @@ def runs_of(names: list[str], scale: Scale) -> list[Spec]:
 
 
 def reproduce(experiment: str, scale: Scale, data: str, out: Path, command: str, jobs: int = 1,
-              machine: dict[str, Any] | None = None, train: bool = True, seeds: int = 1) -> list[Path]:
+              machine: dict[str, Any] | None = None, train: bool = True, seeds: int = 1,
+              only: list[str] | None = None) -> list[Path]:
     """Train (or reuse) the runs of ``experiment`` (or of ``"all"``), each network ``seeds`` times
     (seed 0 of every network first, then seed 1, ...), and write its reports: means and standard
     deviations over the seeds where there are several, as Table 6 gives ResNet-110's. With
     ``train=False``, report what the runs in ``out`` hold so far: experiments that can show
-    unfinished runs do, the others wait for theirs."""
+    unfinished runs do, the others wait for theirs. ``only`` (run keys such as ``"resnet56"``)
+    trains those of the runs alone: a GPU rental too short for the whole experiment."""
     names = list(EXPERIMENTS) if experiment == "all" else [experiment]
     specs = runs_of(names, scale)
-    every_seed = [seeded(s, seed) for seed in range(seeds) for s in specs]
+    if only is not None:
+        unknown = sorted(set(only) - {s.key for s in specs})
+        if unknown:
+            raise UserError(f"{experiment} at scale {scale.name} has no run {', '.join(unknown)}; "
+                            f"its runs: {', '.join(s.key for s in specs)}")
+    every_seed = [seeded(s, seed) for seed in range(seeds) for s in specs if only is None or s.key in only]
     if train:
         run_models(every_seed, scale, data, out, jobs=jobs, machine=machine)
     dirs = {s.key: [out / "runs" / seeded(s, seed).key for seed in range(seeds)] for s in specs}  # each network's runs
