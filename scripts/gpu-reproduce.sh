@@ -24,6 +24,8 @@
 #   EXPERIMENT        all, or one experiment: its runs only
 #   ONLY              some of those runs alone, comma-separated (reproduce --only): resnet20,resnet32,
 #                     resnet44,resnet56 are issue 7's four nets within 9 minutes
+#   SEEDS             train each network with seeds 0 to SEEDS-1 (reproduce --seeds; default 1): with
+#                     RESUME_FROM holding seed 0's finished runs, only the new seeds train
 #   JOBS              runs trained at once (4)
 #   RUNS              how many run tarballs at most (7; with log.txt the device tool's limit of 8
 #                     files): the runs this call trains take them in priority order, the
@@ -77,15 +79,17 @@ pack() {
 install_checkout
 # What the rest needs from Python, asked once (each python3 that imports resnets takes seconds):
 # the versions and the GPU (for the log), whether there is a GPU, the scale's iterations and batch
-# size, and the experiment's runs in priority order.
+# size, and the experiment's runs in priority order (seed 0 of each, then seed 1, ...).
 { read -r versions; read -r cuda iterations batch order; } <<<"$(python3 -c "import platform, torch
 from resnets.experiments import EXPERIMENTS, SCALES, runs_of
+from resnets.experiments.runner import seeded
 print('torch', torch.__version__, '| python', platform.python_version(), '|',
       torch.cuda.get_device_name() if torch.cuda.is_available() else 'no CUDA device')
 scale, names = SCALES['$scale'], list(EXPERIMENTS) if '$experiment' == 'all' else ['$experiment']
 only = '${ONLY:-}'.split(',') if '${ONLY:-}' else None
 print(int(torch.cuda.is_available()), scale.iterations, scale.batch_size,
-      *[s.key for s in runs_of(names, scale) if only is None or s.key in only])" 2>>"$out/log.txt")"
+      *[seeded(s, seed).key for seed in range(${SEEDS:-1}) for s in runs_of(names, scale) if only is None or s.key in only])" \
+      2>>"$out/log.txt")"
 echo "$versions" | tee -a "$out/log.txt"
 if [ -z "$order" ]; then
     say "unknown SCALE=$scale or EXPERIMENT=$experiment"
@@ -188,7 +192,7 @@ if [ "$cuda" = 1 ]; then  # how busy the GPU is, every 30 s
 fi
 say "full runs: scale $scale, $jobs at a time, $(left) s left"
 step $(($(left) - 20)) "${resnets[@]}" reproduce "$experiment" --scale "$scale" --jobs "$jobs" "${compile[@]}" \
-    ${ONLY:+--only "$ONLY"} --data "$data" --out "$work/full"
+    ${ONLY:+--only "$ONLY"} --seeds "${SEEDS:-1}" --data "$data" --out "$work/full"
 kill "$packer" ${watcher:-} 2>/dev/null
 wait "$packer" ${reference_pid:-} ${fp32_pid:-} 2>/dev/null
 pack
