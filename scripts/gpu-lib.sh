@@ -17,11 +17,13 @@ step() {
 }
 
 # pip install --no-deps -e . (INSTALL=0 skips it), else run from src/; then name the GPU (torch's
-# version is named by the scripts' first python3, each of which costs seconds).
+# version is named by the scripts' first python3, each of which costs seconds). On lease 5's image
+# the install succeeded but left python3 unable to import resnets: hence the check after it.
 install_checkout() {
     if [ "${INSTALL:-1}" = 1 ] && say "installing resnets from $(pwd)" &&
-        ! python3 -m pip install -q --no-deps --no-build-isolation -e . >>"$out/log.txt" 2>&1; then
-        say "pip install failed: running from src/ instead"
+        ! { python3 -m pip install -q --no-deps --no-build-isolation -e . >>"$out/log.txt" 2>&1 &&
+            python3 -c "import resnets" 2>>"$out/log.txt"; }; then
+        say "pip install failed, or python3 cannot import what it installed: running from src/ instead"
         export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
     fi
     command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader | tee -a "$out/log.txt"
