@@ -233,6 +233,9 @@ def test_only_trains_the_named_runs(tmp_path, capsys):
     assert table["resnet32"][3] == "not run"
     assert main(["reproduce", "cifar-table", "--scale", "smoke", "--only", "resnet20,plain20", "--out", str(tmp_path)]) == 2
     assert "cifar-table at scale smoke has no run plain20; its runs: resnet20, resnet56," in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["reproduce", "cifar-table", "--only", ",", "--out", str(tmp_path)])
+    assert e.value.code == 2 and "argument --only: names no run: ','" in capsys.readouterr().err
 
 
 def test_report_only_shows_what_is_finished(tmp_path, capsys):

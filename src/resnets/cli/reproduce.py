@@ -36,13 +36,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=["fp32", "bf16", "auto"], default="auto",
                    help="autocast precision (default auto: bf16 on CUDA, fp32 on CPUs)")
     p.add_argument("--compile", action="store_true", help="torch.compile each network (on CUDA: with CUDA graphs)")
-    p.add_argument("--only", type=lambda v: [k for k in v.split(",") if k], default=None, metavar="RUN[,RUN]",
+    p.add_argument("--only", type=run_keys, default=None, metavar="RUN[,RUN]",
                    help="train only these of the experiment's runs (their folder names in OUT/runs: resnet56, "
                    "plain20, resnet20-B), e.g. the four nets a short GPU rental allows; the reports show the "
                    "others as not run, or wait for them")
     p.add_argument("--report-only", action="store_true",
                    help="train nothing: report the runs in OUT as they stand (unfinished runs marked as such)")
     p.set_defaults(run=run)
+
+
+def run_keys(value: str) -> list[str]:
+    keys = [k.strip() for k in value.split(",") if k.strip()]
+    if not keys:
+        raise argparse.ArgumentTypeError(f"names no run: {value!r}")
+    return keys
 
 
 def run(args: argparse.Namespace) -> None:
