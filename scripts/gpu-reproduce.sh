@@ -184,7 +184,9 @@ sys.exit(main(["train", "--resume", str(run_dir)]))
 PY
     fp32_pid=$!
 fi
-( while sleep 20; do pack; done ) &
+# Its output goes to the log, not to the script's stdout: a `sleep` left behind when the loop is
+# killed would hold the caller's pipe open for up to 20 s after the script ends.
+( while sleep 20; do pack; done ) >>"$out/log.txt" 2>&1 &
 packer=$!
 if [ "$cuda" = 1 ]; then  # how busy the GPU is, every 30 s
     nvidia-smi --query-gpu=utilization.gpu,memory.used --format=csv -l 30 >>"$out/log.txt" 2>&1 &
