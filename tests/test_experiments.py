@@ -2,6 +2,7 @@
 
 import json
 import re
+import sys
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from safetensors.torch import load_file
 from resnets.cli import main
 from resnets.errors import UserError
 from resnets.experiments import EXPERIMENTS, SCALES, runs_of
-from resnets.experiments.runner import run_models, spec
+from resnets.experiments.runner import iterations_done, run_models, spec
 from resnets.experiments.degradation import compare
 from resnets.experiments.responses import response_layers, response_stds
 from resnets.training import load_model
@@ -205,18 +206,26 @@ def test_jobs_give_the_results_of_one_job(tmp_path):
         assert "done: test accuracy" in (two[key] / "train.log").read_text()
 
 
-def test_a_failed_job_is_named_and_the_others_finish(tmp_path, capsys):
+def test_a_failed_job_is_named_and_the_others_finish(tmp_path, capsys, monkeypatch):
     bad = tmp_path / "runs" / "resnet20"
     bad.mkdir(parents=True)
     (bad / "config.json").write_text("{}")  # not this scale's run: refused before any job starts
     with pytest.raises(UserError, match="another configuration"):
         run_models([spec("resnet20")], SCALES["smoke"], "digits", tmp_path, jobs=2)
     (bad / "config.json").unlink()
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # as on a terminal: the jobs' progress bar
     assert main(["reproduce", "shortcuts", "--scale", "smoke", "--data", str(tmp_path / "missing"), "--jobs", "2",
                  "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
+    assert "4 runs, 2 at a time:   0%|" in err and "| 0/96 [" in err  # 4 runs of 24 iterations, none trained
     assert "4 of 4 runs failed" in err and str(tmp_path / "runs" / "resnet20-B" / "train.log") in err
     assert "no data set" in (tmp_path / "runs" / "plain20" / "train.log").read_text()
+
+
+def test_iterations_done_read_the_last_finished_epoch(tmp_path):
+    assert iterations_done(tmp_path) == 0  # not started
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "step": 8 * (e + 1)}) + "\n" for e in range(3)))
+    assert iterations_done(tmp_path) == 24
 
 
 def test_priority_order_of_all():

@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from ..errors import UserError
 from ..files import atomic_write
 from ..training import TrainConfig, make_config, train
+from ..training.metrics import METRICS
 from ..training.recipes import MACHINE_FIELDS
 from ..training.trainer import CONFIG, RESULTS
 from .scales import Scale
@@ -101,12 +103,36 @@ def run_models(specs: list[Spec], scale: Scale, data: str, out: Path, jobs: int 
     return dirs
 
 
+def say(line: str) -> None:
+    """A line on stdout, above the progress bar, flushed (jobs run for hours, often into a log)."""
+    tqdm.write(line)
+    sys.stdout.flush()
+
+
+def iterations_done(run_dir: Path) -> int:
+    """The iterations a run has trained, as of its last finished epoch (its last metrics line)."""
+    try:
+        lines = (run_dir / METRICS).read_text().splitlines()
+        return int(json.loads(lines[-1])["step"]) if lines else 0
+    except (OSError, ValueError, KeyError):  # not started, or a line being written
+        return 0
+
+
 def run_jobs(run_dirs: list[Path], jobs: int) -> None:
     """``resnets train --resume DIR`` for each directory, ``jobs`` processes at a time, each with
-    an equal share of the CPU threads and its output in ``DIR/train.log``."""
+    an equal share of the CPU threads and its output in ``DIR/train.log``. A progress bar counts
+    the iterations of all the runs, read from their metrics as each epoch ends (the jobs' own bars
+    go to their logs)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(max(1, torch.get_num_threads() // jobs)), "PYTHONUNBUFFERED": "1"}
     waiting, running, failed = list(run_dirs), {}, []
-    started = time.perf_counter()
+    totals = {d: json.loads((d / CONFIG).read_text())["iterations"] for d in run_dirs}
+
+    def trained() -> int:  # resumed runs count from where they stood
+        return sum(min(iterations_done(d), totals[d]) for d in run_dirs)
+
+    bar = tqdm(total=sum(totals.values()), initial=trained(), desc=f"{len(run_dirs)} runs, {jobs} at a time", unit="it",
+               disable=not sys.stderr.isatty())
+    started = shown = time.perf_counter()
     try:
         while waiting or running:
             while waiting and len(running) < jobs:
@@ -114,8 +140,11 @@ def run_jobs(run_dirs: list[Path], jobs: int) -> None:
                 log = open(run_dir / LOG, "a")
                 command = [sys.executable, "-m", "resnets", "train", "--resume", str(run_dir)]
                 running[run_dir] = (subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env), log)
-                print(f"{run_dir.name}: started (log in {run_dir / LOG})", flush=True)
+                say(f"{run_dir.name}: started (log in {run_dir / LOG})")
             time.sleep(0.2)
+            if not bar.disable and time.perf_counter() - shown > 2:
+                bar.n, shown = trained(), time.perf_counter()
+                bar.set_postfix_str("training " + ", ".join(d.name for d in running))
             for run_dir, (process, log) in list(running.items()):
                 if process.poll() is None:
                     continue
@@ -123,11 +152,12 @@ def run_jobs(run_dirs: list[Path], jobs: int) -> None:
                 del running[run_dir]
                 minutes = (time.perf_counter() - started) / 60
                 if process.returncode == 0:
-                    print(f"{run_dir.name}: finished ({minutes:.1f} min since the first job started)", flush=True)
+                    say(f"{run_dir.name}: finished ({minutes:.1f} min since the first job started)")
                 else:
                     failed.append(run_dir)
-                    print(f"{run_dir.name}: failed with exit code {process.returncode}; see {run_dir / LOG}", flush=True)
+                    say(f"{run_dir.name}: failed with exit code {process.returncode}; see {run_dir / LOG}")
     finally:  # interrupted or killed: stop the jobs, whose last checkpoints stay resumable
+        bar.close()
         for process, log in running.values():
             process.terminate()
             process.wait()
