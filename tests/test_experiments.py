@@ -212,14 +212,22 @@ def test_a_failed_job_is_named_and_the_others_finish(tmp_path, capsys, monkeypat
     (bad / "config.json").write_text("{}")  # not this scale's run: refused before any job starts
     with pytest.raises(UserError, match="another configuration"):
         run_models([spec("resnet20")], SCALES["smoke"], "digits", tmp_path, jobs=2)
-    (bad / "config.json").unlink()
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # as on a terminal: the jobs' progress bar
+    # Data that is not there is refused once, before any job starts or any run is configured.
     assert main(["reproduce", "shortcuts", "--scale", "smoke", "--data", str(tmp_path / "missing"), "--jobs", "2",
-                 "--out", str(tmp_path)]) == 2
+                 "--out", str(tmp_path / "other")]) == 2
+    assert "no data set" in capsys.readouterr().err and not (tmp_path / "other" / "runs").exists()
+    # A job that fails (here: its training state is not one) is named; the others finish.
+    state = tmp_path / "ok" / "runs" / "resnet20-B" / "checkpoints" / "last_state.pt"
+    state.parent.mkdir(parents=True)
+    state.write_bytes(b"not a checkpoint")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # as on a terminal: the jobs' progress bar
+    assert main(["reproduce", "shortcuts", "--scale", "smoke", "--jobs", "2", "--only", "resnet20-B,plain20",
+                 "--out", str(tmp_path / "ok")]) == 2
     err = capsys.readouterr().err
-    assert "4 runs, 2 at a time:   0%|" in err and "| 0/96 [" in err  # 4 runs of 24 iterations, none trained
-    assert "4 of 4 runs failed" in err and str(tmp_path / "runs" / "resnet20-B" / "train.log") in err
-    assert "no data set" in (tmp_path / "runs" / "plain20" / "train.log").read_text()
+    assert "2 runs, 2 at a time:   0%|" in err and "| 24/48 [" in err  # 2 runs of 24 iterations, one trained
+    assert f"1 of 2 runs failed: {state.parents[1] / 'train.log'}" in err
+    assert "cannot read training state" in (state.parents[1] / "train.log").read_text()
+    assert (tmp_path / "ok" / "runs" / "plain20" / "results.json").is_file()
 
 
 def test_iterations_done_read_the_last_finished_epoch(tmp_path):

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
+from ..data import load_data
 from ..errors import UserError
 from ..files import atomic_write
 from ..training import TrainConfig, make_config, train
@@ -87,6 +88,8 @@ def run_models(specs: list[Spec], scale: Scale, data: str, out: Path, jobs: int 
                machine: dict[str, Any] | None = None) -> dict[str, Path]:
     """Train (or reuse, or resume) each network, in the order given, up to ``jobs`` at once;
     returns each key's run directory."""
+    if jobs > 1:  # an image folder is decoded here, once, into the cache its jobs read, not by each job at once
+        load_data(data)
     dirs, todo = {}, []
     for s in specs:
         run_dir = out / "runs" / s.key
@@ -157,6 +160,8 @@ def run_jobs(run_dirs: list[Path], jobs: int) -> None:
                     failed.append(run_dir)
                     say(f"{run_dir.name}: failed with exit code {process.returncode}; see {run_dir / LOG}")
     finally:  # interrupted or killed: stop the jobs, whose last checkpoints stay resumable
+        if not bar.disable:
+            bar.n = trained()
         bar.close()
         for process, log in running.values():
             process.terminate()

@@ -35,8 +35,9 @@ def load_state(path: Path) -> dict[str, Any]:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"no training state at {path}: nothing to resume") from None
-    except Exception as e:  # a truncated or foreign file: say which, in one line
-        raise UserError(f"cannot read training state {path}: {one_line(e)}") from None
+    except Exception as e:  # a truncated or foreign file: say which, in one line (torch's reason can be a bare number)
+        raise UserError(f"cannot read training state {path} (truncated, or not a state `resnets train` wrote): "
+                        f"{type(e).__name__}: {one_line(e)}") from None
 
 
 def checkpoint_file(path: str | os.PathLike) -> Path:
