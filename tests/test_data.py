@@ -4,6 +4,7 @@ names come back exactly, malformed or hostile files are refused, batches are aug
 import io
 import os
 import pickle
+import sys
 import tarfile
 from pathlib import Path
 
@@ -267,13 +268,17 @@ def make_tar(path, files):
             tar.addfile(info, io.BytesIO(content))
 
 
-def test_archives_are_extracted_once_then_loaded(tmp_path, cache, monkeypatch):
+def test_archives_are_extracted_once_then_loaded(tmp_path, cache, monkeypatch, capsys):
     root = tmp_path / "src" / "tiny-set"
     written = write_folder(root)
     archive = tmp_path / "tiny-set.tgz"
     with tarfile.open(archive, "w:gz") as tar:
         tar.add(root, arcname="tiny-set")
+    members = len(tarfile.open(archive).getmembers())
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # as on a terminal: progress bars
     data = load_data(str(archive), cache)
+    err = capsys.readouterr().err
+    assert "extracting tiny-set.tgz: 100%|" in err and f"| {members}/{members} [" in err
     assert data.name == "tiny-set" and data.classes == ["ant", "bee", "cat"]
     assert torch.equal(data.train_images, expected(written, root, "train")[0])
     assert len(list((cache / "extracted").iterdir())) == 1

@@ -6,9 +6,12 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import sys
 import tarfile
 import zlib
 from pathlib import Path, PurePosixPath
+
+from tqdm import tqdm
 
 from ..errors import UserError
 from .cache import fingerprint
@@ -48,11 +51,13 @@ def extract(archive: Path, cache_dir: Path) -> Path:
 def _extract_safely(archive: Path, into: Path) -> None:
     try:
         with tarfile.open(archive) as tar:
-            for member in tar.getmembers():
+            members = tar.getmembers()
+            for member in members:
                 name = PurePosixPath(member.name)
                 if name.is_absolute() or ".." in name.parts or not (member.isfile() or member.isdir()):
                     raise UserError(f"{archive}: refusing member {member.name!r} (absolute, '..' or not a plain file)")
             # The "data" filter (Python 3.12, backported to 3.8.17+) also strips modes that are unsafe.
-            tar.extractall(into, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
+            with tqdm(members, desc=f"extracting {archive.name}", unit="file", disable=not sys.stderr.isatty()) as bar:
+                tar.extractall(into, members=bar, **({"filter": "data"} if hasattr(tarfile, "data_filter") else {}))
     except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile) as e:
         raise UserError(f"{archive}: not a readable tar archive ({e})") from None
