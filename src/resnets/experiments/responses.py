@@ -4,11 +4,13 @@ to be closer to zero than the plain network's layers, and smaller still in deepe
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from statistics import mean
 
 import torch
 from torch import nn
+from tqdm import tqdm
 
 from ..data import DeviceLoader, load_data
 from ..training import load_model
@@ -70,13 +72,13 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, lis
     test = load_data(data).subset(None, scale.test_subset)
     shallow, deep = min(scale.depths), max(scale.depths)
     run_stds = {}  # each finished run's per-layer stds
-    for m in models(scale):
-        for run_dir in done(dirs[m]):
-            model, meta = load_model(run_dir)
-            check_fits(test, data, meta, str(run_dir))
-            batches = DeviceLoader(test.test_images, test.test_labels, 500, train=False,
-                                   mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
-            run_stds[run_dir] = response_stds(model, batches)
+    finished = [run_dir for m in models(scale) for run_dir in done(dirs[m])]
+    for run_dir in tqdm(finished, desc="measuring layer responses", unit="net", disable=not sys.stderr.isatty()):
+        model, meta = load_model(run_dir)
+        check_fits(test, data, meta, str(run_dir))
+        batches = DeviceLoader(test.test_images, test.test_labels, 500, train=False,
+                               mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
+        run_stds[run_dir] = response_stds(model, batches)
     stds = {m: [mean(layer) for layer in zip(*(run_stds[d] for d in done(dirs[m])))]  # layer by layer, over the seeds
             for m in models(scale) if done(dirs[m])}
 
