@@ -88,8 +88,8 @@ def run_models(specs: list[Spec], scale: Scale, data: str, out: Path, jobs: int 
                machine: dict[str, Any] | None = None) -> dict[str, Path]:
     """Train (or reuse, or resume) each network, in the order given, up to ``jobs`` at once;
     returns each key's run directory."""
-    if jobs > 1:  # an image folder is decoded here, once, into the cache its jobs read, not by each job at once
-        load_data(data)
+    if jobs > 1 and sum(not (out / "runs" / s.key / RESULTS).is_file() for s in specs) > 1:
+        load_data(data)  # an image folder is decoded here, once, into the cache its jobs read: not by each at once
     dirs, todo = {}, []
     for s in specs:
         run_dir = out / "runs" / s.key
