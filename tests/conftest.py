@@ -6,9 +6,8 @@ and tests never read or leave files there. Subprocesses inherit it.
 would oversubscribe two cores, and an oversubscribed OpenMP runtime crawls), handing out one test
 at a time (`--maxschedchunk 1`), the slow ones first. A module-scoped fixture may then be made by
 both workers; `--dist loadgroup`, which would keep its tests on one, groups nothing with pytest
-9.2 (pytest-xdist#1386). The workers share the cache: its writes are atomic
-(``files.atomic_write``, ``archives.extract``), so two workers decoding the same data at once only
-do the work twice."""
+9.2 (pytest-xdist#1386). The workers share the cache: a worker that wants data the other is
+decoding waits for it (``data.cache.locked``), and the writes are atomic (``files.atomic_write``)."""
 
 import os
 

@@ -6,6 +6,8 @@ import os
 import pickle
 import sys
 import tarfile
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -287,6 +289,30 @@ def test_archives_are_extracted_once_then_loaded(tmp_path, cache, monkeypatch, c
     monkeypatch.setattr(archives, "_extract_safely", lambda *a: pytest.fail("extracted twice"))
     monkeypatch.setattr(folders, "_decode", lambda *a: pytest.fail("decoded twice"))
     assert torch.equal(load_data(str(archive), cache).test_images, data.test_images)
+
+
+def test_two_loaders_of_one_folder_decode_it_once(tmp_path, cache, monkeypatch, capsys):
+    # As torchrun's ranks, or parallel runs, on a data set not yet in the cache: the one that comes
+    # second waits for the first to write the arrays, and reads them.
+    root = tmp_path / "tiny-set"
+    write_folder(root)
+    decoded, decode = [], folders._decode_all
+
+    def slow_decode(items, channels, split, *args, **kwargs):
+        decoded.append(split)
+        time.sleep(0.5)  # time for the other loader to arrive
+        return decode(items, channels, split, *args, **kwargs)
+
+    monkeypatch.setattr(folders, "_decode_all", slow_decode)
+    loaded = []
+    loaders = [threading.Thread(target=lambda: loaded.append(load_data(str(root), cache))) for _ in range(2)]
+    for t in loaders:
+        t.start()
+    for t in loaders:
+        t.join()
+    assert decoded == ["train", "test"]  # once, not once each
+    assert len(loaded) == 2 and torch.equal(loaded[0].train_images, loaded[1].train_images)
+    assert f"waiting for another process decoding {root}" in capsys.readouterr().err
 
 
 def test_archive_of_cifar_batches(tmp_path, cache):

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from tqdm import tqdm
 
 from ..errors import UserError
-from .cache import fingerprint
+from .cache import fingerprint, locked
 
 SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
@@ -32,18 +32,19 @@ def extract(archive: Path, cache_dir: Path) -> Path:
     """The extracted tree of ``archive`` (its one top folder, if it has just one), extracted into
     ``cache_dir`` unless it already is."""
     target = cache_dir / "extracted" / f"{archive_stem(archive)}-{fingerprint(archive, [archive])}"
-    if not target.is_dir():
-        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-        shutil.rmtree(partial, ignore_errors=True)  # left by a run that was killed
-        partial.mkdir(parents=True)
-        try:
-            _extract_safely(archive, partial)
-            os.replace(partial, target)
-        except OSError:
-            if not target.is_dir():  # else another process finished the same extraction first
-                raise
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
+    with locked(cache_dir / "locks" / f"{target.name}.lock", f"extracting {archive}"):
+        if not target.is_dir():
+            partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+            shutil.rmtree(partial, ignore_errors=True)  # left by a run that was killed
+            partial.mkdir(parents=True)
+            try:
+                _extract_safely(archive, partial)
+                os.replace(partial, target)
+            except OSError:
+                if not target.is_dir():  # else another process finished the same extraction first (no lock)
+                    raise
+            finally:
+                shutil.rmtree(partial, ignore_errors=True)
     entries = list(target.iterdir())
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else target
 

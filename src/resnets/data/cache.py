@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable, Iterator, Optional
 
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -29,6 +31,35 @@ def fingerprint(source: Path, files: Iterable[Path]) -> str:
     identity = [VERSION, str(source.resolve()), len(stats), sum(s.st_size for s in stats),
                 max((s.st_mtime_ns for s in stats), default=0)]
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
+
+
+@contextmanager
+def locked(path: Path, what: str) -> Iterator[None]:
+    """Hold the lock file ``path`` while making a cache entry: processes that want the same entry
+    at once (torchrun's ranks, parallel runs, test workers) wait for the first to write it, then
+    read it, rather than each doing ``what`` again. An advisory ``flock``, which the OS releases if
+    its holder dies; where there is none (Windows, some network file systems) nothing waits, and
+    the entry's atomic writes keep it whole while the work is repeated."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"waiting for another process {what}", file=sys.stderr, flush=True)
+                fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:  # no locks on this file system
+            yield
+            return
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def save_arrays(data: ArrayData, path: Path) -> None:

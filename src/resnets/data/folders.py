@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from ..errors import UserError
 from .arrays import ArrayData, FolderData
-from .cache import Unreadable, fingerprint, load_arrays, load_unreadable, save_arrays, save_unreadable
+from .cache import Unreadable, fingerprint, load_arrays, load_unreadable, locked, save_arrays, save_unreadable
 from .images import UnreadableImage, read_image
 
 MAX_BYTES = 4 << 30  # decoded size above which a folder is streamed rather than held in memory
@@ -49,35 +49,37 @@ def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path,
     train = _images(train_dir, classes)
     test = _images(test_dir, classes)
     key = f"{name}-{fingerprint(train_dir.parent, [p for p, _ in train + test])}"
-    cached, listed = cache_dir / f"{key}.safetensors", cache_dir / f"{key}.unreadable.json"
-    before = load_unreadable(listed)  # what an earlier look at these very files found
-    if before and before.files and not skip_bad_images:
-        raise UserError(_refusal(before.files))
-    root = train_dir.parent
-    skipped = tuple(os.path.join(root, f) for f in before.files) if before else ()
-    if cached.is_file():
-        return replace(load_arrays(cached), skipped=skipped)
-    if before and before.streamed:
-        return FolderData(name, classes, train_dir, test_dir, skipped)
-    first = _first_image(train, skip_bad_images)
-    streamed = first.numel() * (len(train) + len(test)) > MAX_BYTES
-    if streamed and not skip_bad_images:  # its images are read as training reaches them
-        return FolderData(name, classes, train_dir, test_dir)
-    channels = first.shape[0]
-    splits = [_decode_all(items, channels, split, skip_bad_images, keep=not streamed)
-              for items, split in ((train, "train"), (test, "test"))]
-    if any(split is None for split in splits):  # images of several sizes, and no list to keep
-        return FolderData(name, classes, train_dir, test_dir)
-    bad = {path: why for _, _, split_bad in splits for path, why in split_bad.items()}
-    streamed = streamed or any(images is None for images, _, _ in splits)
-    if skip_bad_images:  # the list first: arrays without it would hide the bad files from later loads
-        save_unreadable(Unreadable({os.path.relpath(p, root): why for p, why in bad.items()}, streamed), listed)
-    if streamed:
-        return FolderData(name, classes, train_dir, test_dir, tuple(bad))
-    (train_images, train_labels, _), (test_images, test_labels, _) = splits
-    data = ArrayData(name, classes, train_images, train_labels, test_images, test_labels, skipped=tuple(bad))
-    save_arrays(data, cached)
-    return data
+    # One process decodes; others that want the same folder at once wait, then read the arrays.
+    with locked(cache_dir / "locks" / f"{key}.lock", f"decoding {train_dir.parent}"):
+        cached, listed = cache_dir / f"{key}.safetensors", cache_dir / f"{key}.unreadable.json"
+        before = load_unreadable(listed)  # what an earlier look at these very files found
+        if before and before.files and not skip_bad_images:
+            raise UserError(_refusal(before.files))
+        root = train_dir.parent
+        skipped = tuple(os.path.join(root, f) for f in before.files) if before else ()
+        if cached.is_file():
+            return replace(load_arrays(cached), skipped=skipped)
+        if before and before.streamed:
+            return FolderData(name, classes, train_dir, test_dir, skipped)
+        first = _first_image(train, skip_bad_images)
+        streamed = first.numel() * (len(train) + len(test)) > MAX_BYTES
+        if streamed and not skip_bad_images:  # its images are read as training reaches them
+            return FolderData(name, classes, train_dir, test_dir)
+        channels = first.shape[0]
+        splits = [_decode_all(items, channels, split, skip_bad_images, keep=not streamed)
+                  for items, split in ((train, "train"), (test, "test"))]
+        if any(split is None for split in splits):  # images of several sizes, and no list to keep
+            return FolderData(name, classes, train_dir, test_dir)
+        bad = {path: why for _, _, split_bad in splits for path, why in split_bad.items()}
+        streamed = streamed or any(images is None for images, _, _ in splits)
+        if skip_bad_images:  # the list first: arrays without it would hide the bad files from later loads
+            save_unreadable(Unreadable({os.path.relpath(p, root): why for p, why in bad.items()}, streamed), listed)
+        if streamed:
+            return FolderData(name, classes, train_dir, test_dir, tuple(bad))
+        (train_images, train_labels, _), (test_images, test_labels, _) = splits
+        data = ArrayData(name, classes, train_images, train_labels, test_images, test_labels, skipped=tuple(bad))
+        save_arrays(data, cached)
+        return data
 
 
 def _classes(folder: Path) -> list[str]:
