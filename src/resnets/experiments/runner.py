@@ -89,7 +89,9 @@ def run_models(specs: list[Spec], scale: Scale, data: str, out: Path, jobs: int 
     """Train (or reuse, or resume) each network, in the order given, up to ``jobs`` at once;
     returns each key's run directory."""
     if jobs > 1 and sum(not (out / "runs" / s.key / RESULTS).is_file() for s in specs) > 1:
-        load_data(data)  # an image folder is decoded here, once, into the cache its jobs read: not by each at once
+        # Into the cache the jobs read, here where its progress shows (theirs goes to their logs),
+        # and where data that cannot be read is refused once, before any run is configured.
+        load_data(data)
     dirs, todo = {}, []
     for s in specs:
         run_dir = out / "runs" / s.key
