@@ -76,13 +76,13 @@ def test_shipped_weights_measure_what_they_state(path, capsys):
 @pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
 @pytest.mark.slow
 def test_bf16_inference_keeps_the_accuracy(capsys):
-    # `eval --precision bf16` (bf16 weights and arithmetic) against fp32, on the same 1,000 images.
-    argv = ["eval", "--model", "resnet20", "--weights", "cifar10", "--data", str(JPEG_COPY), "--test-subset", "1000", "--json"]
+    # `eval --precision bf16` (bf16 weights and arithmetic) against fp32, on the same 500 images.
+    argv = ["eval", "--model", "resnet20", "--weights", "cifar10", "--data", str(JPEG_COPY), "--test-subset", "500", "--json"]
     errors = []
     for precision in ("fp32", "bf16"):
         assert main([*argv, "--precision", precision]) == 0
         errors.append(json.loads(capsys.readouterr().out)["top1_error"])
-    assert abs(errors[0] - errors[1]) <= 0.005, errors  # 5 images of 1,000
+    assert abs(errors[0] - errors[1]) <= 0.006, errors  # 3 images of 500
 
 
 @pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
