@@ -48,17 +48,16 @@ def locked(path: Path, what: str) -> Iterator[None]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a") as handle:
         try:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                print(f"waiting for another process {what}", file=sys.stderr, flush=True)
-                fcntl.flock(handle, fcntl.LOCK_EX)
-        except OSError:  # no locks on this file system
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another process {what}", file=sys.stderr, flush=True)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        except OSError:  # a file system without locks: nothing waits
             yield
             return
         try:
             yield
-        finally:
+        finally:  # explicitly: decoding workers forked meanwhile may still hold the file open
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
