@@ -234,6 +234,9 @@ def test_iterations_done_read_the_last_finished_epoch(tmp_path):
     assert iterations_done(tmp_path) == 0  # not started
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e, "step": 8 * (e + 1)}) + "\n" for e in range(3)))
     assert iterations_done(tmp_path) == 24
+    with (tmp_path / "metrics.jsonl").open("a") as f:
+        f.write('{"epoch": 3, "st')  # the fourth epoch's line, half written by the job
+    assert iterations_done(tmp_path) == 24
 
 
 def test_priority_order_of_all():

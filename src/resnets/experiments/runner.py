@@ -26,7 +26,7 @@ from ..data import load_data
 from ..errors import UserError
 from ..files import atomic_write
 from ..training import TrainConfig, make_config, train
-from ..training.metrics import METRICS
+from ..training.metrics import read_metrics
 from ..training.recipes import MACHINE_FIELDS
 from ..training.trainer import CONFIG, RESULTS
 from .scales import Scale
@@ -116,11 +116,8 @@ def say(line: str) -> None:
 
 def iterations_done(run_dir: Path) -> int:
     """The iterations a run has trained, as of its last finished epoch (its last metrics line)."""
-    try:
-        lines = (run_dir / METRICS).read_text().splitlines()
-        return int(json.loads(lines[-1])["step"]) if lines else 0
-    except (OSError, ValueError, KeyError):  # not started, or a line being written
-        return 0
+    records = read_metrics(run_dir, in_progress=True)
+    return records[-1]["step"] if records else 0
 
 
 def run_jobs(run_dirs: list[Path], jobs: int) -> None:

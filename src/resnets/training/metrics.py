@@ -10,11 +10,22 @@ from typing import Any, Optional, Sequence
 METRICS = "metrics.jsonl"
 
 
-def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+def read_metrics(run_dir: str | Path, in_progress: bool = False) -> list[dict[str, Any]]:
+    """The epoch records of a run. ``in_progress``: of a run another process may be training,
+    read as it stands: no records yet if it has not started, and a last line still being written
+    left out."""
     path = Path(run_dir) / METRICS
     if not path.is_file():
+        if in_progress:
+            return []
         raise FileNotFoundError(f"{run_dir} is not a run directory (no {METRICS})")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    if in_progress and lines:
+        try:
+            json.loads(lines[-1])
+        except ValueError:
+            lines.pop()
+    return [json.loads(line) for line in lines]
 
 
 def spans(history: Sequence[dict[str, Any]], key: str, current: str) -> str:
