@@ -1,6 +1,7 @@
 """The command line: help, the summary table, and one-line errors with exit code 2."""
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -52,6 +53,21 @@ def test_summary_cifar_defaults_to_32_pixels(capsys):
     main(["summary", "resnet56"])
     out = capsys.readouterr().out
     assert "8x8, 64" in out and "853,018" in out
+
+
+def test_summary_refuses_an_input_size_of_0(capsys):
+    assert main(["summary", "resnet20", "--input-size", "0"]) == 2
+    assert capsys.readouterr().err == "resnets summary: error: --input-size must be at least 1, got 0\n"
+
+
+def test_a_closed_pipe_ends_the_command_quietly():
+    # `resnets summary resnet50 | head -3`: the reader leaves before the table is written.
+    read, write = os.pipe()
+    os.close(read)
+    done = subprocess.run([sys.executable, "-m", "resnets", "summary", "resnet50"], stdout=write, stderr=subprocess.PIPE,
+                          text=True)
+    os.close(write)
+    assert done.returncode == 1 and done.stderr == ""
 
 
 def test_unknown_model_is_one_line_exit_2(capsys):

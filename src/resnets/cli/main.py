@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from typing import Optional, Sequence
@@ -55,6 +56,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt as e:  # training says what it kept and how to continue
         print(f"resnets {args.command}: {str(e) or 'interrupted'}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader of our output went away (`resnets summary resnet50 | head -3`)
+        # Python's documented idiom (library/signal.html, "Note on SIGPIPE"): stdout to devnull, so
+        # that the interpreter's last flush does not fail again; exit quietly, as `cat` would.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except Diverged as e:  # a run that failed: one line, and the checkpoint it kept
         print(f"resnets {args.command}: {e}", file=sys.stderr)
         return 1

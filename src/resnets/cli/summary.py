@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     model = create_model(args.name, stride_in_1x1=args.stride_in_1x1)
-    side = args.input_size or input_side(args.name)
+    side = input_side(args.name) if args.input_size is None else args.input_size
     if side < 1:
-        raise ValueError(f"--input-size must be positive, got {side}")
+        raise ValueError(f"--input-size must be at least 1, got {side}")
     print(format_table(args.name, summarize(model, (side, side)), (side, side)))
