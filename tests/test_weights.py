@@ -91,7 +91,7 @@ def test_shipped_weights_show_fig7s_orderings():
     ResNet less than the shallower (mean std of the 3x3 layers' responses, 250 test images: the
     means move by less than 0.003 from those of 1,000, and the closest pair is 0.09 apart)."""
     shipped = {model for model, _ in pretrained.shipped()}
-    pairs = [(a, b) for a, b in [("resnet20", "plain20"), ("resnet56", "plain56"), ("resnet56", "resnet20"),
+    pairs = [(a, b) for a, b in [("resnet20", "plain20"), ("resnet32", "plain32"), ("resnet56", "plain56"), ("resnet56", "resnet20"),
                                  ("resnet110", "resnet56")] if {a, b} <= shipped]
     assert pairs, "no pair of shipped weights to compare"
     test = load_data(str(JPEG_COPY)).subset(None, 250)
@@ -107,8 +107,8 @@ def test_shipped_weights_show_fig7s_orderings():
 
 
 def test_weights_not_shipped_name_those_that_exist(capsys):
-    with pytest.raises(UserError, match=r"no weights 'cifar10' for plain32 .*available: resnet18\.IMAGENET1K_V1"):
-        resnets.plain32(weights="cifar10")
+    with pytest.raises(UserError, match=r"no weights 'cifar10' for plain44 .*available: resnet18\.IMAGENET1K_V1"):
+        resnets.plain44(weights="cifar10")
     with pytest.raises(UserError, match="torchvision's: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2"):
         resnets.resnet50(weights="cifar10")
     with pytest.raises(UserError, match="unknown model 'resnet19'"):
@@ -177,8 +177,8 @@ def test_torch_hub_loads_every_network_from_a_checkout(hub):
     torch.testing.assert_close(legacy.state_dict(), ours.state_dict(), rtol=0, atol=0)
     with pytest.raises(ValueError, match="give weights='cifar10' or pretrained=True, not both"):
         resnets.resnet20(weights="cifar10", pretrained=True)
-    with pytest.raises(UserError, match="no weights 'cifar10' for plain32"):
-        resnets.plain32(pretrained=True)
+    with pytest.raises(UserError, match="no weights 'cifar10' for plain44"):
+        resnets.plain44(pretrained=True)
 
 
 def test_torchvision_weights_carry_torchvisions_preprocessing(hub, tmp_path, capsys):
