@@ -12,7 +12,7 @@ from safetensors.torch import load_file
 from resnets.cli import main
 from resnets.errors import UserError
 from resnets.experiments import EXPERIMENTS, SCALES, runs_of
-from resnets.experiments.runner import iterations_done, run_models, spec
+from resnets.experiments.runner import iterations_done, prepare, run_config, run_models, spec
 from resnets.experiments.degradation import compare
 from resnets.experiments.responses import response_layers, response_stds
 from resnets.training import load_model
@@ -228,6 +228,25 @@ def test_a_failed_job_is_named_and_the_others_finish(tmp_path, capsys, monkeypat
     assert f"1 of 2 runs failed: {state.parents[1] / 'train.log'}" in err
     assert "cannot read training state" in (state.parents[1] / "train.log").read_text()
     assert (tmp_path / "ok" / "runs" / "plain20" / "results.json").is_file()
+
+
+def test_an_unfinished_run_goes_on_with_the_machine_settings_of_the_command(tmp_path):
+    # A run begun on a CPU in fp32 and resumed by `reproduce --compile` on a GPU trains on in bf16, compiled;
+    # a finished run keeps the record of how it ran.
+    run_dir, scale = tmp_path / "plain44", SCALES["smoke"]
+
+    def config(**machine):
+        return run_config(spec("plain44"), scale, "digits", run_dir, machine)
+
+    assert not prepare(run_dir, config(precision="fp32", compile=False))
+    assert not prepare(run_dir, config(precision="bf16", compile=True))
+    written = json.loads((run_dir / "config.json").read_text())
+    assert (written["precision"], written["compile"], written["out"]) == ("bf16", True, str(run_dir))
+    (run_dir / "results.json").write_text("{}")
+    assert prepare(run_dir, config(precision="fp32", compile=False))
+    assert json.loads((run_dir / "config.json").read_text())["precision"] == "bf16"
+    with pytest.raises(UserError, match="another configuration"):  # what it computes may not change
+        prepare(run_dir, run_config(spec("plain44"), SCALES["cpu"], "digits", run_dir, {}))
 
 
 def test_iterations_done_read_the_last_finished_epoch(tmp_path):

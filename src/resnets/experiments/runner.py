@@ -69,7 +69,10 @@ def run_config(s: Spec, scale: Scale, data: str, run_dir: Path, machine: dict[st
 
 
 def prepare(run_dir: Path, config: TrainConfig) -> bool:
-    """Write the run's configuration unless it has one; whether the run is finished."""
+    """Write the run's configuration unless it has one; whether the run is finished. An unfinished
+    run takes ``config``'s machine fields (precision, compilation, ...): it goes on where this command
+    runs, as ``resnets train --resume`` takes them (a run begun on a GPU in bf16 and continued on a
+    CPU in fp32 is back in bf16 when a GPU resumes it)."""
     if (run_dir / CONFIG).is_file():
         try:  # options added since the run was configured take their defaults
             existing = json.loads(TrainConfig.from_dict(json.loads((run_dir / CONFIG).read_text())).to_json())
@@ -78,7 +81,9 @@ def prepare(run_dir: Path, config: TrainConfig) -> bool:
         wanted = json.loads(config.to_json())
         if any(existing.get(k) != v for k, v in wanted.items() if k not in UNCOMPARED):
             raise UserError(f"{run_dir} holds a run with another configuration (scale or data); choose another --out")
-        return (run_dir / RESULTS).is_file()
+        if (run_dir / RESULTS).is_file():
+            return True
+        config = TrainConfig.from_dict({**existing, **{k: wanted[k] for k in UNCOMPARED}})  # the machine fields and out
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / CONFIG, lambda tmp: Path(tmp).write_text(config.to_json()))
     return False
