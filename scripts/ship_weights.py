@@ -89,7 +89,7 @@ def describe(run_dir: Path, command: Optional[str]) -> tuple[dict[str, torch.Ten
 def verify(path: Path, data: str, stated: float, test_subset: Optional[int]) -> float:
     """Test accuracy of the weights file ``path`` on ``data``; refused 0.1 point below ``stated``."""
     model, meta = load_model(path)
-    test = load_data(data).subset(None, test_subset)
+    test = load_data(data, test_only=True).subset(None, test_subset)
     batches = DeviceLoader(test.test_images, test.test_labels, 500, train=False,
                            mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
     accuracy = 1 - evaluate(model, batches)["top1_error"]

@@ -261,6 +261,27 @@ def test_broken_folders_are_refused(tmp_path, cache):
         load_data(str(root), cache)
 
 
+def test_test_only_reads_no_training_image(tmp_path, cache):
+    """Evaluation's load: the train folder's images are neither listed nor decoded (an unreadable
+    one goes unnoticed), the test split is exact and cached apart from the whole folder's."""
+    root = tmp_path / "pets"
+    written = write_folder(root)
+    (root / "train" / "bee" / "2.png").write_bytes(b"not a png")
+    data = load_data(str(root), cache, test_only=True)
+    images, labels = expected(written, root, "val")
+    assert torch.equal(data.test_images, images) and data.test_labels.tolist() == labels
+    assert data.train_images.shape == (0, 3, 5, 7) and len(data.train_labels) == 0
+    assert [p.name.split("-")[1] for p in cache.glob("pets-*.safetensors")] == ["test"]
+    with pytest.raises(UserError, match=r"bee/2.png: cannot decode image"):
+        load_data(str(root), cache)  # the whole folder is another entry, decoded on its own
+    # Streamed (images of several sizes): no training loader, and the test loader as before.
+    write_png(torch.zeros(3, 9, 9, dtype=torch.uint8), str(root / "val" / "ant" / "big.png"))
+    data = load_data(str(root), cache, test_only=True)
+    assert data == FolderData("pets", ["ant", "bee", "cat"], None, root / "val")
+    loaders = folder_loaders(data, batch_size=7, workers=0)
+    assert loaders.train is None and len(next(iter(loaders.test))[1]) == 7
+
+
 def make_tar(path, files):
     """A gzipped tar of {member name: bytes}."""
     with tarfile.open(path, "w:gz") as tar:
@@ -360,14 +381,15 @@ def test_unrecognized_inputs_name_what_was_looked_for(tmp_path, cache):
 @pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
 @pytest.mark.slow
 def test_the_cifar10_jpeg_copy():
-    data = load_data(str(JPEG_COPY))  # decoded into the suite's cache (conftest.py), for later tests too
+    # Its test split, as `resnets eval` and the weights' tests read it (decoded into the suite's cache,
+    # conftest.py): the train split's decoding is the image folders' above, at 50,000 times the cost.
+    data = load_data(str(JPEG_COPY), test_only=True)
     assert data.name == "cifar10-jpeg" and data.classes == CIFAR10_CLASSES
-    assert data.train_images.shape == (50_000, 3, 32, 32) and data.test_images.shape == (10_000, 3, 32, 32)
-    assert data.train_labels.bincount().tolist() == [5000] * 10 and data.test_labels.bincount().tolist() == [1000] * 10
-    mean, _ = channel_stats(data.train_images)
-    # CIFAR-10's well-known channel means (0.4914, 0.4822, 0.4465), barely moved by JPEG.
-    assert torch.allclose(mean.flatten(), torch.tensor([0.4914, 0.4822, 0.4465]), atol=0.005)
-    assert torch.equal(load_data(str(JPEG_COPY)).test_images, data.test_images)  # from the cache
+    assert data.test_images.shape == (10_000, 3, 32, 32) and data.test_labels.bincount().tolist() == [1000] * 10
+    mean, _ = channel_stats(data.test_images)
+    # CIFAR-10's well-known test-set channel means (0.4942, 0.4851, 0.4504), barely moved by JPEG.
+    assert torch.allclose(mean.flatten(), torch.tensor([0.4942, 0.4851, 0.4504]), atol=0.005)
+    assert torch.equal(load_data(str(JPEG_COPY), test_only=True).test_images, data.test_images)  # from the cache
 
 
 # --- statistics, holdout and subsets ----------------------------------------------------------

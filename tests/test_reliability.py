@@ -285,18 +285,24 @@ def test_skip_bad_images_trains_on_the_rest_and_lists_what_it_skipped(one_bad, t
     assert json.loads((run / "config.json").read_text())["skip_bad_images"] is True
     assert (run / "skipped_images.txt").read_text() == f"{one_bad}/train/bee/3.jpg\n"
     assert json.loads((run / "results.json").read_text())["iterations"] == 1  # 11 images in batches of 8
-    refused(capsys, ["eval", "--checkpoint", str(run), "--data", str(one_bad)], "train/bee/3.jpg: cannot decode image")
-    assert main(["eval", "--checkpoint", str(run), "--data", str(one_bad), "--skip-bad-images", "--json"]) == 0
+    # eval reads the test split alone: a bad training image is none of its business...
+    assert main(["eval", "--checkpoint", str(run), "--data", str(one_bad), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["images"] == 4
 
     # The cache holds the other images and the list: a second load decodes nothing and skips the same file...
-    monkeypatch.setattr(folders, "_decode", lambda *a: pytest.fail("decoded again"))
-    data = load_data(str(one_bad), skip_bad_images=True)
-    assert data.train_images.shape[0] == 11 and data.skipped == (f"{one_bad}/train/bee/3.jpg",)
-    assert data.train_labels.tolist() == [0] * 6 + [1] * 5
-    # ...and a load that does not skip refuses it, as the first did.
-    with pytest.raises(UserError, match="train/bee/3.jpg: cannot decode image"):
-        load_data(str(one_bad))
+    with monkeypatch.context() as m:
+        m.setattr(folders, "_decode", lambda *a: pytest.fail("decoded again"))
+        data = load_data(str(one_bad), skip_bad_images=True)
+        assert data.train_images.shape[0] == 11 and data.skipped == (f"{one_bad}/train/bee/3.jpg",)
+        assert data.train_labels.tolist() == [0] * 6 + [1] * 5
+        # ...and a load that does not skip refuses it, as the first did.
+        with pytest.raises(UserError, match="train/bee/3.jpg: cannot decode image"):
+            load_data(str(one_bad))
+    # A bad test image is eval's, refused by name unless skipped.
+    (one_bad / "val" / "ant" / "1.jpg").write_bytes(b"not a jpeg")
+    refused(capsys, ["eval", "--checkpoint", str(run), "--data", str(one_bad)], "val/ant/1.jpg: cannot decode image")
+    assert main(["eval", "--checkpoint", str(run), "--data", str(one_bad), "--skip-bad-images", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["images"] == 3
 
 
 def test_skipped_images_are_listed_in_the_log_dir(one_bad, tmp_path):

@@ -94,7 +94,7 @@ def test_shipped_weights_show_fig7s_orderings():
     pairs = [(a, b) for a, b in [("resnet20", "plain20"), ("resnet32", "plain32"), ("resnet56", "plain56"), ("resnet56", "resnet20"),
                                  ("resnet110", "resnet56")] if {a, b} <= shipped]
     assert pairs, "no pair of shipped weights to compare"
-    test = load_data(str(JPEG_COPY)).subset(None, 250)
+    test = load_data(str(JPEG_COPY), test_only=True).subset(None, 250)
     mean = {}
     for model in {m for pair in pairs for m in pair}:
         meta = resnets.get_weights(model, "cifar10").meta

@@ -62,7 +62,7 @@ class FolderData:
 
     name: str
     classes: list[str]
-    train_dir: Path
+    train_dir: Optional[Path]  # None: only the test split was asked for (evaluation)
     test_dir: Path
     skipped: tuple[str, ...] = ()  # unreadable images left out (read with skip_bad_images)
 

@@ -34,8 +34,10 @@ def find_splits(path: Path) -> Optional[tuple[Path, Path]]:
 
 
 def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path,
-                skip_bad_images: bool = False) -> Union[ArrayData, FolderData]:
+                skip_bad_images: bool = False, test_only: bool = False) -> Union[ArrayData, FolderData]:
     """The image folder's classes (its sorted subfolders) and images, decoded when they fit.
+    With ``test_only`` (evaluation), nothing of the train folder but its class names is read: its
+    split comes empty (no ``train_dir`` if streamed), and the test split is cached on its own.
 
     An image that cannot be read stops the data set with one line naming it; with
     ``skip_bad_images`` every image is tried, and those that cannot be read are left out and
@@ -46,36 +48,39 @@ def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path,
     classes = _classes(train_dir)
     if _classes(test_dir) != classes:
         raise UserError(f"{test_dir} and {train_dir} hold different class folders")
-    train = _images(train_dir, classes)
+    train = [] if test_only else _images(train_dir, classes)
     test = _images(test_dir, classes)
-    key = f"{name}-{fingerprint(train_dir.parent, [p for p, _ in train + test])}"
+    root = train_dir.parent
+    key = f"{name}-{'test-' if test_only else ''}{fingerprint(root, [p for p, _ in train + test])}"
+
+    def streamed_data(skipped: tuple[str, ...] = ()) -> FolderData:
+        return FolderData(name, classes, None if test_only else train_dir, test_dir, skipped)
+
     # One process decodes; others that want the same folder at once wait, then read the arrays.
-    with locked(cache_dir / "locks" / f"{key}.lock", f"decoding {train_dir.parent}"):
+    with locked(cache_dir / "locks" / f"{key}.lock", f"decoding {root}"):
         cached, listed = cache_dir / f"{key}.safetensors", cache_dir / f"{key}.unreadable.json"
         before = load_unreadable(listed)  # what an earlier look at these very files found
         if before and before.files and not skip_bad_images:
             raise UserError(_refusal(before.files))
-        root = train_dir.parent
         skipped = tuple(os.path.join(root, f) for f in before.files) if before else ()
         if cached.is_file():
             return replace(load_arrays(cached), skipped=skipped)
         if before and before.streamed:
-            return FolderData(name, classes, train_dir, test_dir, skipped)
-        first = _first_image(train, skip_bad_images)
+            return streamed_data(skipped)
+        first = _first_image(train or test, skip_bad_images)
         streamed = first.numel() * (len(train) + len(test)) > MAX_BYTES
         if streamed and not skip_bad_images:  # its images are read as training reaches them
-            return FolderData(name, classes, train_dir, test_dir)
-        channels = first.shape[0]
-        splits = [_decode_all(items, channels, split, skip_bad_images, keep=not streamed)
+            return streamed_data()
+        splits = [_decode_all(items, first.shape, split, skip_bad_images, keep=not streamed)
                   for items, split in ((train, "train"), (test, "test"))]
         if any(split is None for split in splits):  # images of several sizes, and no list to keep
-            return FolderData(name, classes, train_dir, test_dir)
+            return streamed_data()
         bad = {path: why for _, _, split_bad in splits for path, why in split_bad.items()}
         streamed = streamed or any(images is None for images, _, _ in splits)
         if skip_bad_images:  # the list first: arrays without it would hide the bad files from later loads
             save_unreadable(Unreadable({os.path.relpath(p, root): why for p, why in bad.items()}, streamed), listed)
         if streamed:
-            return FolderData(name, classes, train_dir, test_dir, tuple(bad))
+            return streamed_data(tuple(bad))
         (train_images, train_labels, _), (test_images, test_labels, _) = splits
         data = ArrayData(name, classes, train_images, train_labels, test_images, test_labels, skipped=tuple(bad))
         save_arrays(data, cached)
@@ -151,12 +156,13 @@ class _Chunks(Dataset):
         return _Chunk(torch.stack(images) if images and not differ else None, bad, differ, len(paths))
 
 
-def _decode_all(items: list[tuple[str, int]], channels: int, split: str, skip_bad_images: bool,
+def _decode_all(items: list[tuple[str, int]], shape: torch.Size, split: str, skip_bad_images: bool,
                 keep: bool) -> Optional[tuple[Optional[torch.Tensor], torch.Tensor, dict[str, str]]]:
-    """The images stacked (None if ``keep`` is false or their sizes differ), the labels of those
-    read, and the files that could not be read. Without ``skip_bad_images``, the first of those is
-    refused, and images of several sizes end the decoding at once (None)."""
-    chunks = _Chunks([p for p, _ in items], channels, keep)
+    """The images, read with the channels of ``shape`` (the first image's) and stacked (None if
+    ``keep`` is false or their sizes differ), the labels of those read, and the files that could
+    not be read. Without ``skip_bad_images``, the first of those is refused, and images of several
+    sizes end the decoding at once (None)."""
+    chunks = _Chunks([p for p, _ in items], shape[0], keep)
     workers = min(8, os.cpu_count() or 1) if len(chunks) > 1 else 0
     loader = DataLoader(chunks, batch_size=None, num_workers=workers)
     images, bad, differ = [], {}, False
@@ -174,8 +180,10 @@ def _decode_all(items: list[tuple[str, int]], channels: int, split: str, skip_ba
             elif chunk.images is not None:
                 images.append(chunk.images)
             bar.update(chunk.files)
-    labels = torch.tensor([label for path, label in items if path not in bad])
-    return (torch.cat(images) if images and not differ else None), labels, bad
+    labels = torch.tensor([label for path, label in items if path not in bad], dtype=torch.int64)
+    if differ or not keep:
+        return None, labels, bad
+    return (torch.cat(images) if images else torch.empty((0, *shape), dtype=torch.uint8)), labels, bad
 
 
 def _refusal(unreadable: dict[str, str]) -> str:

@@ -54,7 +54,7 @@ class MultiScale(torch.nn.Module):
 
 
 class FolderLoaders(NamedTuple):
-    train: DataLoader
+    train: Optional[DataLoader]  # None for data read for its test split only
     test: DataLoader
     meta: dict  # how to prepare a new image the same way: mean, std (C, 1, 1), input_size, resize, data
 
@@ -72,7 +72,8 @@ def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: 
     evaluation's 256 (torchvision's V2 weights are tested at 232). With ``scales``, each test image
     comes whole at each of those lengths of its shorter side (:class:`MultiScale`), one image a
     batch, since their shapes differ. Each of ``world_size`` ranks
-    reads its own shard; call ``train.sampler.set_epoch(epoch)`` before each epoch. Images are
+    reads its own shard; call ``train.sampler.set_epoch(epoch)`` before each epoch (data without a
+    ``train_dir`` has no training loader). Images are
     read by Pillow (:func:`~resnets.data.images.read_pil`); those in ``data.skipped`` are left out.
     """
     from torchvision.datasets import ImageFolder  # loaded on first use (resnets/__init__.py)
@@ -95,13 +96,16 @@ def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: 
     def readable(path: str) -> bool:
         return has_file_allowed_extension(path, IMG_EXTENSIONS) and os.path.normpath(path) not in skipped
 
-    train_set = ImageFolder(data.train_dir, transform=train, loader=read_pil, is_valid_file=readable)
     test_set = ImageFolder(data.test_dir, transform=test, loader=read_pil, is_valid_file=readable)
     common = dict(batch_size=batch_size, num_workers=workers, pin_memory=torch.cuda.is_available(),
                   persistent_workers=workers > 0)
-    sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+    train_loader = None
+    if data.train_dir is not None:
+        train_set = ImageFolder(data.train_dir, transform=train, loader=read_pil, is_valid_file=readable)
+        sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
+        train_loader = DataLoader(train_set, sampler=sampler, drop_last=True, **common)
     meta = dict(mean=torch.tensor(mean).view(-1, 1, 1).tolist(), std=torch.tensor(std).view(-1, 1, 1).tolist(),
                 input_size=[train_size, train_size], resize=test_short, data=data.name)
-    return FolderLoaders(DataLoader(train_set, sampler=sampler, drop_last=True, **common),
+    return FolderLoaders(train_loader,
                          DataLoader(Subset(test_set, range(rank, len(test_set), world_size)),
                                     **{**common, "batch_size": 1 if scales else batch_size}), meta)

@@ -26,7 +26,7 @@ SKIPPED_LIST = "skipped_images.txt"  # in ``log_dir``: the unreadable images lef
 
 
 def load_data(spec: str, cache_dir: Optional[Path] = None, skip_bad_images: bool = False,
-              log_dir: Optional[str | os.PathLike] = None) -> Union[ArrayData, FolderData]:
+              log_dir: Optional[str | os.PathLike] = None, test_only: bool = False) -> Union[ArrayData, FolderData]:
     """The data set named by ``spec``: ``"digits"``, or a path to CIFAR batches, an image folder or
     an archive of either. Decoded images and extracted archives are kept in ``cache_dir``
     (default: $RESNETS_CACHE, else ~/.cache/resnets).
@@ -34,6 +34,10 @@ def load_data(spec: str, cache_dir: Optional[Path] = None, skip_bad_images: bool
     An image of an image folder that cannot be read is refused in one line naming it; with
     ``skip_bad_images`` those images are left out, printed, listed in the data's ``skipped`` and, given a ``log_dir``, in its
     ``skipped_images.txt``.
+
+    ``test_only`` is for evaluation: an image folder's training images are then neither listed nor
+    decoded (its train split comes empty), which spares the 50,000 of CIFAR-10 as JPEGs, or the
+    1.28 million of ImageNet. Other formats, cheap to read whole, come whole.
     """
     if spec == "digits":
         return load_digits()
@@ -50,7 +54,7 @@ def load_data(spec: str, cache_dir: Optional[Path] = None, skip_bad_images: bool
             return load_cifar(*found)
         splits = find_splits(path)
         if splits:
-            data = load_folder(name, *splits, cache, skip_bad_images)
+            data = load_folder(name, *splits, cache, skip_bad_images, test_only)
             if data.skipped:
                 report_skipped(data.skipped, path, log_dir)
             return data
