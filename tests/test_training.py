@@ -319,6 +319,17 @@ def test_large_image_folder_streams_with_ten_crop(tmp_path, capsys):
     assert meta["resize"] == 256 and meta["input_size"] == [224, 224] and meta["classes"] == ["cat", "dog"]
     assert main(["eval", "--checkpoint", str(run.dir), "--data", str(tmp_path / "set"), "--ten-crop", "--workers", "0", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["images"] == 4
+    # A folder of images all of one size (which would be held in memory at that size) is tested
+    # through the model's own resize and crop too.
+    for split in ("train", "val"):
+        for c, cls in enumerate(["cat", "dog"]):
+            (tmp_path / "uniform" / split / cls).mkdir(parents=True)
+            write_png(torch.full((3, 40, 50), 60 + 120 * c, dtype=torch.uint8), str(tmp_path / "uniform" / split / cls / "0.png"))
+    uniform = ["eval", "--checkpoint", str(run.dir), "--data", str(tmp_path / "uniform"), "--workers", "0", "--json"]
+    assert main(uniform) == 0 and json.loads(capsys.readouterr().out)["images"] == 2
+    (tmp_path / "uniform" / "val" / "cat" / "1.png").write_bytes(b"not a png")  # refused by name, or left out
+    assert main(uniform) == 2 and "val/cat/1.png: cannot decode image" in capsys.readouterr().err
+    assert main([*uniform, "--skip-bad-images"]) == 0 and json.loads(capsys.readouterr().out.splitlines()[-1])["images"] == 2
 
     # Multi-scale testing (Section 3.4): each image whole at each length of its shorter side, the
     # softmax outputs averaged. Against the same computation written with torchvision's transforms,

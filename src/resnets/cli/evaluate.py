@@ -101,7 +101,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     ctx = Context(device=resolve_device(args.device))
     model, meta = open_model(args, ctx.device)
-    data = load_data(args.data, skip_bad_images=args.skip_bad_images, test_only=True)
+    # A model that resizes and crops (trained on a streamed folder; torchvision's) is tested through
+    # that pipeline, even on a folder small and uniform enough to be held in memory.
+    data = load_data(args.data, skip_bad_images=args.skip_bad_images, test_only=True, stream=meta.get("resize") is not None)
     check_fits(data, args.data, meta, "the model")
     mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
     if isinstance(data, ArrayData):

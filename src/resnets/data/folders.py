@@ -34,10 +34,11 @@ def find_splits(path: Path) -> Optional[tuple[Path, Path]]:
 
 
 def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path,
-                skip_bad_images: bool = False, test_only: bool = False) -> Union[ArrayData, FolderData]:
-    """The image folder's classes (its sorted subfolders) and images, decoded when they fit.
-    With ``test_only`` (evaluation), nothing of the train folder but its class names is read: its
-    split comes empty (no ``train_dir`` if streamed), and the test split is cached on its own.
+                skip_bad_images: bool = False, test_only: bool = False, stream: bool = False) -> Union[ArrayData, FolderData]:
+    """The image folder's classes (its sorted subfolders) and images, decoded when they fit, unless
+    asked to ``stream`` them from disk. With ``test_only`` (evaluation), nothing of the train folder
+    but its class names is read: its split comes empty (no ``train_dir`` if streamed), and the test
+    split is cached on its own.
 
     An image that cannot be read stops the data set with one line naming it; with
     ``skip_bad_images`` every image is tried, and those that cannot be read are left out and
@@ -64,9 +65,11 @@ def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path,
             raise UserError(_refusal(before.files))
         skipped = tuple(os.path.join(root, f) for f in before.files) if before else ()
         if cached.is_file():
-            return replace(load_arrays(cached), skipped=skipped)
+            return streamed_data(skipped) if stream else replace(load_arrays(cached), skipped=skipped)
         if before and before.streamed:
             return streamed_data(skipped)
+        if stream and not skip_bad_images:  # a bad file stops the epoch that reaches it
+            return streamed_data()
         first = _first_image(train or test, skip_bad_images)
         streamed = first.numel() * (len(train) + len(test)) > MAX_BYTES
         if streamed and not skip_bad_images:  # its images are read as training reaches them
@@ -83,8 +86,8 @@ def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path,
             return streamed_data(tuple(bad))
         (train_images, train_labels, _), (test_images, test_labels, _) = splits
         data = ArrayData(name, classes, train_images, train_labels, test_images, test_labels, skipped=tuple(bad))
-        save_arrays(data, cached)
-        return data
+        save_arrays(data, cached)  # all the same: a later load that does not stream reads them
+        return streamed_data(tuple(bad)) if stream else data
 
 
 def _classes(folder: Path) -> list[str]:
