@@ -91,3 +91,45 @@ def test_a_named_model_without_weights_exports_as_built(tmp_path, capsys):
     stored = json.loads(extra["resnets.json"])
     assert stored["input_size"] == [224, 224] and stored["model"] == "resnet18"
     assert not {"classes", "mean", "std"} & set(stored)
+
+
+def refused(argv, capsys) -> str:
+    """The one line ``resnets export ARGV`` refuses with (exit code 2)."""
+    capsys.readouterr()
+    assert main(["export", "--model", "resnet20", *argv]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("resnets export: error: ")
+    return lines[-1]
+
+
+def test_the_opset_asked_for_is_written_or_refused(tmp_path, capsys):
+    path = tmp_path / "r21.onnx"
+    assert main(["export", "--model", "resnet20", "--opset", "21", "--out", str(path)]) == 0
+    assert [(o.domain, o.version) for o in onnx.load(str(path)).opset_import if o.domain == ""] == [("", 21)]
+    for opset in ("3", "0", str(onnx.defs.onnx_opset_version() + 1)):
+        line = refused(["--opset", opset, "--out", str(tmp_path / f"r{opset}.onnx")], capsys)
+        assert f"opset {opset} is not supported" in line and f"18 to {onnx.defs.onnx_opset_version()}" in line
+        assert not (tmp_path / f"r{opset}.onnx").exists()
+    assert "ONNX only" in refused(["--opset", "18", "--out", str(tmp_path / "r.pt2")], capsys)
+
+
+def test_an_opset_torch_onnx_cannot_convert_to_is_refused_not_written(tmp_path, capsys, monkeypatch):
+    # Were 17 in the range: torch.onnx builds opset 18, fails to convert it down (no adapter for
+    # Pad) and keeps 18 with a logged warning; the export sees the file's opset and refuses.
+    monkeypatch.setattr(resnets.models.export, "OLDEST_OPSET", 17)
+    assert "could not convert this model to opset 17 (only to 18)" in refused(
+        ["--opset", "17", "--out", str(tmp_path / "r17.onnx")], capsys)
+    assert not (tmp_path / "r17.onnx").exists()
+
+
+def test_the_format_follows_the_extension_of_out(tmp_path, capsys):
+    assert main(["export", "--model", "resnet20", "--out", str(tmp_path / "r.pt2")]) == 0
+    assert "exported-program written to" in capsys.readouterr().out
+    assert torch.export.load(str(tmp_path / "r.pt2")).module()(torch.randn(1, 3, 32, 32)).shape == (1, 10)
+    # A name without a telling extension takes the format it is given, and without one is refused.
+    assert main(["export", "--model", "resnet20", "--format", "onnx", "--out", str(tmp_path / "model")]) == 0
+    assert onnx.load(str(tmp_path / "model")).graph.input[0].name == "x"
+    assert "cannot tell the export format from 'r.pt'" in refused(["--out", str(tmp_path / "r.pt")], capsys)
+    line = refused(["--format", "exported-program", "--out", str(tmp_path / "r.onnx")], capsys)
+    assert "r.onnx is named as onnx, not exported-program: name it r.pt2, or ask for onnx" in line
+    assert not (tmp_path / "r.onnx").exists() and not (tmp_path / "r.pt").exists()

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import UserError
 from ..models import ResNet, create_model, input_side, model_config
-from ..models.export import FORMATS, export
+from ..models.export import FORMATS, OLDEST_OPSET, export, export_format
 from .evaluate import add_model_arguments, open_trained
 
 
@@ -21,10 +21,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                        "as JSON (ONNX: metadata_props['resnets']; ExportedProgram: the extra "
                        "file resnets.json, read with torch.export.load(PATH, extra_files={'resnets.json': ''})).")
     add_model_arguments(p, optimize=False)
-    p.add_argument("--format", choices=FORMATS, default="onnx", help="onnx (default) or exported-program (.pt2)")
-    p.add_argument("--out", required=True, metavar="FILE", help="the file to write")
+    p.add_argument("--format", choices=FORMATS, help="onnx or exported-program: needed only where --out's extension "
+                   "does not say it, and refused where it says the other")
+    p.add_argument("--out", required=True, metavar="FILE", help="the file to write; its extension says the format: "
+                   ".onnx or .pt2 (exported-program)")
     p.add_argument("--dynamic-batch", action="store_true", help="accept any batch size (default: batch 1)")
-    p.add_argument("--opset", type=int, metavar="N", help="ONNX opset (default: torch.onnx's)")
+    p.add_argument("--opset", type=int, metavar="N", help=f"ONNX opset, {OLDEST_OPSET} to the installed onnx's newest "
+                   "(default: torch.onnx's); refused where torch.onnx cannot write it")
     p.set_defaults(run=run)
 
 
@@ -38,6 +41,7 @@ def untrained(name: str) -> tuple[ResNet, dict[str, Any]]:
 def run(args: argparse.Namespace) -> None:
     if not (args.model or args.checkpoint):
         raise UserError("give --checkpoint, or --model (with --weights W for trained weights)")
+    format = export_format(args.out, args.format)  # before the model loads: a bad --out fails at once
     if args.model and not (args.weights or args.checkpoint):
         # An architecture to deploy or time, also where no trained weights are at hand (torchvision's
         # ImageNet weights on a machine without their download, say).
@@ -46,5 +50,5 @@ def run(args: argparse.Namespace) -> None:
               "predictions", file=sys.stderr)
     else:
         model, meta = open_trained(args)
-    path = export(model, meta, args.out, args.format, dynamic_batch=args.dynamic_batch, opset=args.opset)
-    print(f"{meta['model']}: {args.format} written to {path}")
+    path = export(model, meta, args.out, format, dynamic_batch=args.dynamic_batch, opset=args.opset)
+    print(f"{meta['model']}: {format} written to {path}")
