@@ -55,6 +55,14 @@ def test_summary_cifar_defaults_to_32_pixels(capsys):
     assert "8x8, 64" in out and "853,018" in out
 
 
+def test_summary_of_a_huge_input_allocates_nothing(capsys):
+    # 100,000 pixels square would take 120 GB as a probe image: the counts come from shapes alone.
+    # Multiply-adds grow with the area: layer4's 7x7 at 224 becomes 3125x3125 (100000 / 32).
+    assert main(["summary", "resnet18", "--input-size", "100000"]) == 0
+    out = capsys.readouterr().out
+    assert "11,689,512" in out and "3125x3125" in out
+
+
 def test_summary_refuses_an_input_size_of_0(capsys):
     assert main(["summary", "resnet20", "--input-size", "0"]) == 2
     assert capsys.readouterr().err == "resnets summary: error: --input-size must be at least 1, got 0\n"

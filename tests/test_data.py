@@ -261,6 +261,17 @@ def test_broken_folders_are_refused(tmp_path, cache):
         load_data(str(root), cache)
 
 
+def test_decoding_leaves_the_global_random_numbers_alone(tmp_path, cache, monkeypatch):
+    # Decoding in worker processes (as CIFAR-10's 60,000 JPEGs are) draws their seeds from the loader's
+    # generator: a run's random numbers are the same whether its data came from the cache or not.
+    monkeypatch.setattr(folders, "CHUNK", 2)  # several chunks: worker processes
+    root = tmp_path / "pets"
+    write_folder(root)
+    before = torch.get_rng_state()
+    load_data(str(root), cache)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_test_only_reads_no_training_image(tmp_path, cache):
     """Evaluation's load: the train folder's images are neither listed nor decoded (an unreadable
     one goes unnoticed), the test split is exact and cached apart from the whole folder's."""

@@ -147,8 +147,9 @@ def test_a_resumed_run_may_move_its_data_and_machine_but_not_its_recipe(tmp_path
 
 def test_bad_input_leaves_no_run_directory(tmp_path, capsys):
     assert main(["train", "--model", "resnet19", "--out", str(tmp_path / "run")]) == 2
-    assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "run")]) == 2
-    assert "no data set" in capsys.readouterr().err and not (tmp_path / "run").exists()
+    assert main(["train", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "runs" / "new")]) == 2
+    # nor the folders made for it (the default --out is runs/NAME: a failed first run left an empty runs/)
+    assert "no data set" in capsys.readouterr().err and list(tmp_path.iterdir()) == []
 
 
 # A driver that trains resnet20 on the digits in a fresh process, optionally killing itself

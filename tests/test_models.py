@@ -179,6 +179,8 @@ def test_init_follows_the_paper():
     assert abs(conv.weight.std().item() - (2 / fan_out) ** 0.5) < 0.05 * (2 / fan_out) ** 0.5
     assert torch.all(model.layer1[0].bn3.weight == 0) and torch.all(model.layer1[0].bn1.weight == 1)
     assert torch.all(create_model("resnet50").layer1[0].bn3.weight == 1)
+    with pytest.raises(ValueError, match="applies to residual networks only"):  # plain20 would output a constant
+        create_model("plain20", zero_init_residual=True)
 
 
 def test_stride_in_1x1_moves_the_stride():

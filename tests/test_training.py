@@ -80,6 +80,10 @@ def test_run_directory(trained):
                  "checkpoints/last.safetensors", "checkpoints/last_state.pt"]:
         assert name in files
     assert any(f.startswith("tensorboard/events.out.tfevents") for f in files)
+    # Every file as open() makes it (0666 less the umask: 0644 as usual), the weights too, not mkstemp's 0600.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert {name: (run.dir / name).stat().st_mode & 0o777 for name in files} == {name: 0o666 & ~umask for name in files}
     assert (run.dir / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     records = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [0, 1, 2]
@@ -281,13 +285,22 @@ def test_predict_reads_image_files_like_the_trainer(trained, tmp_path, capsys):
         (["train", "--epochs", "0"], "--epochs must be at least 1"),
         (["train", "--lr", "-1"], "0 < lr"),
         (["train", "--resume", "{tmp}"], "not a run directory"),
+        (["train", "--resume", "{tmp}/moved"], "trains on 'tiny', which is not there (seen from"),
         (["eval", "--checkpoint", "{tmp}/junk.safetensors", "--data", "digits"], "cannot read checkpoint"),
         (["eval", "--checkpoint", "{tmp}", "--data", "digits"], "holds no checkpoint"),
+        (["eval", "--checkpoint", "{tmp}/checkpoints/last_state.pt", "--data", "digits"],
+         "is the state `resnets train --resume` continues from; give its run directory"),
+        (["eval", "--data", "digits", "--batch-size", "0"], "--batch-size must be at least 1"),
+        (["eval", "--data", "digits", "--test-subset", "0"], "--test-subset must be at least 1"),
         (["predict", "--checkpoint", "{tmp}/missing", "x.png"], "no checkpoint"),
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(argv, message, tmp_path, capsys):
     (tmp_path / "junk.safetensors").write_bytes(b"not a checkpoint")
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last_state.pt").write_bytes(b"a training state")
+    (tmp_path / "moved").mkdir()  # a run whose data was given as a relative path, resumed from elsewhere
+    (tmp_path / "moved" / "config.json").write_text(make_config("fast", data="tiny").to_json())
     argv = [a.format(tmp=tmp_path) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err

@@ -13,7 +13,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data import PAPER_SCALES, ArrayData, DeviceLoader, folder_loaders, load_data
-from ..errors import UserError
+from ..errors import UserError, check_at_least
 from ..models import ResNet, optimize_for_inference
 from ..training import evaluate, load_model, load_pretrained
 from ..training.distributed import DEVICE_HELP, Context, resolve_device
@@ -99,6 +99,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    check_at_least(1, batch_size=args.batch_size, test_subset=args.test_subset)
+    check_at_least(0, workers=args.workers)
     ctx = Context(device=resolve_device(args.device))
     model, meta = open_model(args, ctx.device)
     # A model that resizes and crops (trained on a streamed folder; torchvision's) is tested through
@@ -110,11 +112,11 @@ def run(args: argparse.Namespace) -> None:
         if args.ten_crop or args.scales:
             raise UserError(f"--{'ten-crop' if args.ten_crop else 'scales'} applies to image folders streamed from disk; "
                             f"{args.data} is held in memory, its images all of one size")
-        if args.test_subset:
+        if args.test_subset is not None:
             data = data.subset(None, args.test_subset)
         batches = DeviceLoader(data.test_images, data.test_labels, args.batch_size, train=False, device=ctx.device,
                                mean=mean, std=std)
-    elif args.test_subset:
+    elif args.test_subset is not None:
         raise UserError("--test-subset applies to array data sets (CIFAR, digits, small image folders)")
     else:  # the model's own crop, resize and normalization (torchvision's V2 weights: resize 232)
         batches = folder_loaders(data, args.batch_size, args.workers, train_size=meta["input_size"][0],

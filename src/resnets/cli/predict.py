@@ -8,6 +8,7 @@ import json
 from tqdm import tqdm
 
 from ..data.images import image_files
+from ..errors import check_at_least
 from ..training import predict
 from ..training.distributed import DEVICE_HELP, resolve_device
 from .evaluate import add_model_arguments, open_model
@@ -28,8 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    if args.top < 1 or args.batch_size < 1:
-        raise ValueError(f"--top and --batch-size must be at least 1, got {args.top} and {args.batch_size}")
+    check_at_least(1, top=args.top, batch_size=args.batch_size)
     images = image_files(args.images)
     model, meta = open_model(args, resolve_device(args.device))
     predictions = predict(model, meta, images, args.top, args.batch_size)

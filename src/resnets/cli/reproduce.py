@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ..errors import UserError
+from ..errors import UserError, check_at_least
 from ..experiments import EXPERIMENTS, SCALES, reproduce
 from ..experiments.runner import recorded_data, recorded_seeds
 
@@ -53,9 +53,7 @@ def run_keys(value: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> None:
-    for option, value in (("--jobs", args.jobs), ("--seeds", 1 if args.seeds is None else args.seeds)):
-        if value < 1:
-            raise UserError(f"{option} must be at least 1, got {value}")
+    check_at_least(1, jobs=args.jobs, seeds=args.seeds)
     out = Path(args.out or f"reproduce/{args.scale}")
     if args.report_only and not any(out.glob("runs/*")):
         raise UserError(f"{out} holds no runs to report on (no {out / 'runs'} folder, or an empty one): "

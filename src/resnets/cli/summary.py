@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..errors import check_at_least
 from ..models import create_model, input_side, list_models
 from ..models.summary import format_table, summarize
 
@@ -24,8 +25,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    model = create_model(args.name, stride_in_1x1=args.stride_in_1x1)
     side = input_side(args.name) if args.input_size is None else args.input_size
-    if side < 1:
-        raise ValueError(f"--input-size must be at least 1, got {side}")
+    check_at_least(1, input_size=side)
+    # On the meta device: shapes and counts without memory, so that any input size can be asked.
+    model = create_model(args.name, stride_in_1x1=args.stride_in_1x1).to("meta")
     print(format_table(args.name, summarize(model, (side, side)), (side, side)))

@@ -167,7 +167,9 @@ def _decode_all(items: list[tuple[str, int]], shape: torch.Size, split: str, ski
     sizes end the decoding at once (None)."""
     chunks = _Chunks([p for p, _ in items], shape[0], keep)
     workers = min(8, os.cpu_count() or 1) if len(chunks) > 1 else 0
-    loader = DataLoader(chunks, batch_size=None, num_workers=workers)
+    # Its own generator: the workers' seeds are drawn from it, not from torch's global one, so that a
+    # first load (decoding) and a later one (from the cache) leave the caller's random numbers alike.
+    loader = DataLoader(chunks, batch_size=None, num_workers=workers, generator=torch.Generator())
     images, bad, differ = [], {}, False
     with tqdm(total=len(items), desc=f"decoding {split}", unit="img", disable=not sys.stderr.isatty()) as bar:
         for chunk in loader:

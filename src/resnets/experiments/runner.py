@@ -93,9 +93,10 @@ def run_models(specs: list[Spec], scale: Scale, data: str, out: Path, jobs: int 
                machine: dict[str, Any] | None = None) -> dict[str, Path]:
     """Train (or reuse, or resume) each network, in the order given, up to ``jobs`` at once;
     returns each key's run directory."""
-    if jobs > 1 and sum(not (out / "runs" / s.key / RESULTS).is_file() for s in specs) > 1:
-        # Into the cache the jobs read, here where its progress shows (theirs goes to their logs),
-        # and where data that cannot be read is refused once, before any run is configured.
+    if any(not (out / "runs" / s.key / RESULTS).is_file() for s in specs):
+        # Data that cannot be read is refused here, before any run is configured (a mistyped --data
+        # would leave configs that refuse the right one); decoded into the cache the jobs read, here
+        # where its progress shows (theirs goes to their logs).
         load_data(data)
     dirs, todo = {}, []
     for s in specs:

@@ -65,6 +65,9 @@ class ResNet(nn.Module):
             raise ValueError(f"unknown stem {stem!r}; valid: {', '.join(STEMS)}")
         if num_classes < 0 or in_channels < 1:
             raise ValueError("num_classes must be >= 0 and in_channels >= 1")
+        if zero_init_residual and shortcut is None:  # the block's output would be 0 whatever its input
+            raise ValueError("zero_init_residual starts each residual branch at zero, which leaves a plain network "
+                             "(no shortcut) with no signal: it applies to residual networks only")
         self.block = block
         self.shortcut = shortcut
         self.stride_in_1x1 = stride_in_1x1

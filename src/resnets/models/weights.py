@@ -8,6 +8,7 @@ import inspect
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
@@ -43,17 +44,34 @@ def read_weights(path: str | os.PathLike, kind: str = "weights") -> tuple[dict[s
     path = _existing(path, kind)
     if path.name.endswith(PICKLED):
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # UnpicklingError for code, RuntimeError for a torn file
-            raise UserError(f"cannot read {kind} {path} with torch.load(weights_only=True): {one_line(e)}") from None
-        if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+            with warnings.catch_warnings():  # about pickle protocols the safe unpickler may not read: it says if so
+                warnings.filterwarnings("ignore", message="Detected pickle protocol")
+                state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # UnpicklingError for code, RuntimeError for a torn file, others for text
+            raise UserError(f"cannot read {kind} {path} with torch.load(weights_only=True): {_why_unloadable(e)}") from None
+        if not isinstance(state, dict):
             raise UserError(f"{path} is not a state_dict: expected a dict of tensors, got {type(state).__name__}")
+        others = [f"{k!r} ({type(v).__name__})" for k, v in state.items() if not isinstance(v, torch.Tensor)]
+        if others:  # a training checkpoint, say, with the state_dict under one of its keys
+            raise UserError(f"{path} is not a state_dict: {', '.join(others[:3])}{', ...' if len(others) > 3 else ''} "
+                            "are not tensors (save the model's state_dict alone)")
         return state, {}
     description = read_description(path, kind)
     try:
         return load_file(os.fspath(path)), description
     except Exception as e:
         raise UserError(f"cannot read {kind} {path}: {one_line(e)}") from None
+
+
+def _why_unloadable(error: Exception) -> str:
+    """Why ``torch.load(weights_only=True)`` refused a file, in a few words. torch's own first line
+    advises ``weights_only=False``, which is wrong for a file of unknown origin: its cause is a
+    paragraph further on (the exact wording differs between torch versions)."""
+    paragraphs = [p.strip() for p in str(error).split("\n\n") if p.strip()]
+    if not paragraphs or not paragraphs[0].startswith("Weights only load failed"):
+        return f"not a PyTorch file ({one_line(error)})"
+    causes = [p for p in paragraphs[1:] if not p.startswith(("Check the documentation", "Please file an issue"))]
+    return f"it holds more than tensors ({one_line(Exception(causes[0])) if causes else 'objects torch does not allow'})"
 
 
 def read_description(path: str | os.PathLike, kind: str = "weights") -> dict[str, Any]:

@@ -50,6 +50,9 @@ def checkpoint_file(path: str | os.PathLike) -> Path:
         raise UserError(f"{path} holds no checkpoint ({WEIGHTS} or {LAST_WEIGHTS})")
     if not path.is_file():
         raise UserError(f"no checkpoint at {path}")
+    if path.name == Path(LAST_STATE).name:  # the trainer's state, for --resume
+        raise UserError(f"{path} is the state `resnets train --resume` continues from; give its run directory "
+                        f"({path.parent.parent}) or a weights file ({WEIGHTS}, {LAST_WEIGHTS})")
     return path
 
 
@@ -78,9 +81,10 @@ def load_pretrained(model: str, weights: Any) -> tuple[ResNet, dict[str, Any]]:
     """A named model with trained weights (``"cifar10"``, torchvision's names, a file; see
     :func:`resnets.get_weights`), in eval mode, with their metadata: a checkpoint without a run."""
     trained = get_weights(model, weights)
+    net = create_model(model, weights=trained)  # first: a file that cannot be read or loaded says so
     if "classes" not in trained.meta:
-        raise UserError(f"{trained} do not name their classes or normalization: use named weights or a resnets checkpoint")
-    net = create_model(model, weights=trained)
+        raise UserError(f"{trained} hold weights alone, without the classes and normalization that eval and predict "
+                        "need: use named weights or a resnets checkpoint (a run directory or its model.safetensors)")
     check_description(net, trained.meta, trained)
     return net.eval(), trained.meta
 

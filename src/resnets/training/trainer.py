@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import random
 import shutil
 import sys
@@ -207,8 +208,8 @@ class Trainer:
     def __init__(self, config: TrainConfig, ctx: Context) -> None:
         self.config, self.ctx = config, ctx
         self.precision = config.precision if config.precision != "auto" else auto_precision(ctx.device)
-        seed_everything(config.seed)
         self.pipe = build_pipeline(config, ctx)
+        seed_everything(config.seed)  # after the data: a first load (decoding) must not change the run
         classes = self.pipe.classes
         arch = model_config(config.model, num_classes=len(classes), in_channels=len(self.pipe.meta["mean"]),
                             **config.model_overrides)
@@ -367,6 +368,9 @@ def open_run(config: Optional[TrainConfig], resume: Optional[str | Path],
         raise UserError(f"--resume continues {run_dir} as it was configured: only where it runs may change "
                         f"({allowed}), not --{refused[0].replace('_', '-')}")
     config = dataclasses.replace(config, **(changes or {}), out=str(run_dir))
+    if config.data != "digits" and not Path(config.data).expanduser().exists():  # a relative path, or data moved
+        raise UserError(f"{run_dir} trains on {config.data!r}, which is not there (seen from {os.getcwd()}): "
+                        f"say where its data is with --resume {run_dir} --data PATH")
     validate(config)
     if not (run_dir / checkpoint.LAST_STATE).is_file():
         print(f"{run_dir} has no checkpoint yet: starting it afresh with its saved configuration", flush=True)
@@ -394,7 +398,7 @@ def train(
     """
     config, run_dir, state = open_run(config, resume, changes)
     ctx = setup(config.device)
-    created = not run_dir.exists()
+    created = next((d for d in reversed((run_dir, *run_dir.parents)) if not d.exists()), None)  # the topmost made
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write(run_dir / CONFIG, lambda tmp: Path(tmp).write_text(config.to_json()))
@@ -402,7 +406,7 @@ def train(
         return run_loop(config, run_dir, state, ctx, callbacks, progress)
     except (ValueError, OSError):  # bad input (a model name, a data set): leave no run that cannot run
         if created and ctx.is_main and not (run_dir / checkpoint.LAST_STATE).exists():
-            shutil.rmtree(run_dir, ignore_errors=True)
+            shutil.rmtree(created, ignore_errors=True)
         raise
     except KeyboardInterrupt:
         kept = ("the last finished epoch's checkpoint is kept" if (run_dir / checkpoint.LAST_STATE).is_file()
