@@ -181,6 +181,8 @@ def test_init_follows_the_paper():
     assert torch.all(create_model("resnet50").layer1[0].bn3.weight == 1)
     with pytest.raises(ValueError, match="applies to residual networks only"):  # plain20 would output a constant
         create_model("plain20", zero_init_residual=True)
+    with pytest.raises(ValueError, match="moves a bottleneck block's stride; these blocks have none"):  # as torchvision
+        create_model("resnet18", stride_in_1x1=True)  # refuses groups or dilation for basic blocks
 
 
 def test_stride_in_1x1_moves_the_stride():
@@ -192,7 +194,8 @@ def test_stride_in_1x1_moves_the_stride():
 
 @pytest.mark.parametrize("name,paper", PAPER_MULT_ADDS.items())
 def test_mult_adds_match_table_1(name, paper):
-    total = summarize(create_model(name, stride_in_1x1=True))[-1]
+    bottleneck = name not in ("resnet18", "resnet34")  # basic blocks have no 1x1 to move the stride to
+    total = summarize(create_model(name, stride_in_1x1=bottleneck))[-1]
     assert total.name == "total"
     assert abs(total.mult_adds - paper) / paper < 0.05
 

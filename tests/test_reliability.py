@@ -210,9 +210,20 @@ def test_images_that_cannot_be_read_are_one_line_each(tmp_path, capsys, odd_imag
     truncated.write_bytes(odd_images["jpeg"].read_bytes()[:-200])
     (empty := tmp_path / "empty").mkdir()
     for bad, expected in [(tmp_path / "notes.jpg", "not a JPEG, PNG, GIF, BMP, TIFF, WebP or PPM image"),
-                          (truncated, "cannot decode image"), (tmp_path / "missing.png", "No such file or directory"),
+                          (truncated, "cannot decode image"), (tmp_path / "missing.png", "no such file or folder"),
                           (empty, "a folder with no image files (.jpg, .jpeg, .png")]:
         refused(capsys, ["predict", "--checkpoint", path, str(odd_images["png"]), str(bad)], f"{bad}: ", expected)
+    # --skip-bad-images: the others are classified, each unreadable one named on stderr (a missing file
+    # is still refused: a typo, not a bad image).
+    argv = ["predict", "--checkpoint", path, "--skip-bad-images", "--batch-size", "2", "--top", "1", str(odd_images["png"]),
+            str(tmp_path / "notes.jpg"), str(truncated), str(odd_images["jpeg"])]
+    assert main(argv) == 0
+    out, err = capsys.readouterr()
+    assert [line.split(": ")[0] for line in out.splitlines()] == [str(odd_images["png"]), str(odd_images["jpeg"])]
+    assert [line.split(": cannot decode image")[0] for line in err.splitlines()] == [
+        f"skipped: {tmp_path / 'notes.jpg'}", f"skipped: {truncated}"]
+    assert main(["predict", "--json", *argv[1:-1]]) == 0 and [r["image"] for r in json.loads(capsys.readouterr().out)] == [
+        str(odd_images["png"])]
 
 
 def test_predict_prints_each_batch_as_it_is_classified(tmp_path, capsys, odd_images):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from tqdm import tqdm
 
@@ -24,7 +25,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show per image")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images classified at once (default: 64)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
-    p.add_argument("--json", action="store_true", help="print JSON: one object per image")
+    p.add_argument("--skip-bad-images", action="store_true",
+                   help="leave out images that cannot be read, naming each on stderr (default: refuse the first)")
+    p.add_argument("--json", action="store_true", help="print JSON: a list of one object per image")
     p.set_defaults(run=run)
 
 
@@ -32,7 +35,11 @@ def run(args: argparse.Namespace) -> None:
     check_at_least(1, top=args.top, batch_size=args.batch_size)
     images = image_files(args.images)
     model, meta = open_model(args, resolve_device(args.device))
-    predictions = predict(model, meta, images, args.top, args.batch_size)
+
+    def skip(path: str, why: str) -> None:  # why names the file
+        tqdm.write(f"skipped: {why}", file=sys.stderr)
+
+    predictions = predict(model, meta, images, args.top, args.batch_size, skip if args.skip_bad_images else None)
     if args.json:
         print(json.dumps([{"image": str(path), "top": [{"class": c, "probability": p} for c, p in top]}
                           for path, top in predictions], indent=2))

@@ -70,6 +70,8 @@ def image_files(paths: Sequence[str | os.PathLike]) -> list[str]:
 
     files = []
     for path in map(str, paths):
+        if not os.path.exists(path):  # said before a model loads
+            raise UserError(f"{path}: no such file or folder")
         if not os.path.isdir(path):
             files.append(path)
             continue

@@ -65,6 +65,8 @@ class ResNet(nn.Module):
             raise ValueError(f"unknown stem {stem!r}; valid: {', '.join(STEMS)}")
         if num_classes < 0 or in_channels < 1:
             raise ValueError("num_classes must be >= 0 and in_channels >= 1")
+        if stride_in_1x1 and not issubclass(block, Bottleneck):
+            raise ValueError("stride_in_1x1 moves a bottleneck block's stride; these blocks have none")
         if zero_init_residual and shortcut is None:  # the block's output would be 0 whatever its input
             raise ValueError("zero_init_residual starts each residual branch at zero, which leaves a plain network "
                              "(no shortcut) with no signal: it applies to residual networks only")

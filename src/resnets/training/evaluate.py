@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -13,7 +13,7 @@ from torch import nn
 from tqdm import tqdm
 
 from ..data import ArrayData, FolderData
-from ..data.images import read_image
+from ..data.images import UnreadableImage, read_image
 from ..errors import UserError
 from ..models import Preprocess
 from ..models.pretrained import IMAGENET_DATA
@@ -76,29 +76,44 @@ def evaluate(model: nn.Module, batches: Iterable, ctx: Context = Context(), prec
     return {"loss": loss / n, "top1_error": top1 / n, "top5_error": top5 / n, "images": int(n)}
 
 
-def preprocess(paths: Sequence[str | Path], meta: dict[str, Any]) -> torch.Tensor:
+def preprocess(paths: Sequence[str | Path], meta: dict[str, Any],
+               on_unreadable: Optional[Callable[[str | Path, str], None]] = None) -> tuple[torch.Tensor, list[str | Path]]:
     """Image files as a normalized batch the way the checkpoint's model was trained on them: any
-    image converted to the model's channels (1: gray, 3: RGB), resized and cropped as in training.
-    Only one image is held decoded at a time."""
+    image converted to the model's channels (1: gray, 3: RGB), resized and cropped as in training;
+    and the paths of the images in it. Only one image is held decoded at a time. An image that
+    cannot be read is refused, or, given ``on_unreadable``, left out and passed to it with why."""
     channels = meta["model_config"].get("in_channels", 3)
     if channels not in (1, 3):
         raise UserError(f"this model takes {channels}-channel input; image files give 1 (gray) or 3 (RGB)")
     transform = Preprocess.from_meta(meta)
-    return torch.stack([transform(read_image(path, channels)) for path in paths])
+    images, read = [], []
+    for path in paths:
+        try:
+            images.append(transform(read_image(path, channels)))
+        except UnreadableImage as e:
+            if on_unreadable is None:
+                raise
+            on_unreadable(path, str(e))
+            continue
+        read.append(path)
+    return (torch.stack(images) if images else torch.empty(0)), read
 
 
 def predict(model: nn.Module, meta: dict[str, Any], paths: Sequence[str | Path], topk: int = 5,
-            batch_size: int = 64) -> Iterator[tuple[str | Path, list[tuple[str, float]]]]:
+            batch_size: int = 64, on_unreadable: Optional[Callable[[str | Path, str], None]] = None,
+            ) -> Iterator[tuple[str | Path, list[tuple[str, float]]]]:
     """Each image with its ``topk`` most probable classes and their probabilities, yielded as each
     batch of ``batch_size`` images is classified, so that a caller can show them as they come (a
-    progress bar on a terminal when there are several batches)."""
+    progress bar on a terminal when there are several batches). ``on_unreadable``: as :func:`preprocess`."""
     model.eval()
     classes, device = meta["classes"], next(model.parameters()).device
     starts = range(0, len(paths), batch_size)
     for start in tqdm(starts, desc="predicting", unit="batch", disable=len(starts) < 2 or not sys.stderr.isatty()):
-        batch = paths[start:start + batch_size]
+        x, batch = preprocess(paths[start:start + batch_size], meta, on_unreadable)
+        if not batch:
+            continue
         with torch.no_grad():
-            probs = model(preprocess(batch, meta).to(device)).softmax(1)
+            probs = model(x.to(device)).softmax(1)
         values, indices = probs.topk(min(topk, probs.shape[1]), dim=1)
         for path, row_i, row_p in zip(batch, indices.tolist(), values.tolist()):
             yield path, [(classes[i], p) for i, p in zip(row_i, row_p)]

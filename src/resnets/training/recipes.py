@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
 
-from ..errors import UserError
+from ..errors import UserError, check_at_least
 
 
 @dataclass
@@ -133,21 +133,19 @@ def make_config(recipe: str = "fast", **overrides: Any) -> TrainConfig:
 def validate(config: TrainConfig) -> None:
     """Refuse values no run could use, with one clear line."""
     if (config.epochs is None) == (config.iterations is None):
-        raise UserError("give exactly one of --epochs and --iterations")
-    for name in ("epochs", "iterations", "batch_size"):
-        value = getattr(config, name)
-        if value is not None and value < 1:
-            raise UserError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        raise UserError("give --epochs or --iterations" + (", not both" if config.epochs is not None else ""))
+    check_at_least(1, epochs=config.epochs, iterations=config.iterations, batch_size=config.batch_size)
     if not (0 < config.lr < math.inf and 0 <= config.weight_decay < math.inf and 0 <= config.momentum < 1):
         raise UserError(f"need 0 < lr, 0 <= weight decay and 0 <= momentum < 1, all finite; got lr {config.lr}, "
                         f"weight decay {config.weight_decay}, momentum {config.momentum}")
     if not all(0 < m < 1 or (m >= 1 and m == int(m)) for m in config.milestones):
         raise UserError(f"milestones are iterations (whole numbers) or fractions of the run between 0 and 1, "
                         f"got {' '.join(map(str, config.milestones))}")
+    if list(config.milestones) != sorted(set(config.milestones)):
+        raise UserError(f"milestones must increase, got {' '.join(map(str, config.milestones))}")
     if not 0 <= config.label_smoothing < 1:
         raise UserError(f"--label-smoothing must be in [0, 1), got {config.label_smoothing}")
-    if config.validation < 0 or config.workers < 0:
-        raise UserError("--validation and --workers must be >= 0")
+    check_at_least(0, validation=config.validation, workers=config.workers)
     if config.schedule not in ("step", "onecycle", "cosine", "plateau"):
         raise UserError(f"unknown schedule {config.schedule!r}; valid: step, onecycle, cosine, plateau")
     if config.precision not in ("fp32", "bf16", "fp16", "auto"):
