@@ -162,3 +162,13 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
     fake = tmp_path / "cpuinfo"
     fake.write_text("processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: fpu avx2 amx_bf16\n\nprocessor\t: 1\n")
     assert cpu_info(fake) == ("Some CPU", {"fpu", "avx2", "amx_bf16"})
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["bench", "train", "--data", "digits"], "bench train needs an image folder (or a tarball of one)"),
+    (["bench", "infer", "--matmul-size", "0"], "--matmul-size must be at least 1, got 0"),  # was taken as the default
+])
+def test_bench_refuses_in_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1

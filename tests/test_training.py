@@ -236,6 +236,8 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(tmp_path, bat
 
 
 def test_eval_matches_the_run(trained, capsys):
+    assert main(["eval", "--checkpoint", str(trained.dir), "--data", "digits"]) == 0
+    assert "top-5 error" in capsys.readouterr().out  # ten classes
     assert main(["eval", "--checkpoint", str(trained.dir), "--data", "digits", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["top1_error"] == pytest.approx(trained.results["test_error"])
@@ -343,6 +345,7 @@ def test_large_image_folder_streams_with_ten_crop(tmp_path, capsys):
             write_png(torch.full((3, 40, 50), 60 + 120 * c, dtype=torch.uint8), str(tmp_path / "uniform" / split / cls / "0.png"))
     uniform = ["eval", "--checkpoint", str(run.dir), "--data", str(tmp_path / "uniform"), "--workers", "0", "--json"]
     assert main(uniform) == 0 and json.loads(capsys.readouterr().out)["images"] == 2
+    assert main(uniform[:-1]) == 0 and "top-5" not in capsys.readouterr().out  # two classes: top-5 means nothing
     (tmp_path / "uniform" / "val" / "cat" / "1.png").write_bytes(b"not a png")  # refused by name, or left out
     assert main(uniform) == 2 and "val/cat/1.png: cannot decode image" in capsys.readouterr().err
     assert main([*uniform, "--skip-bad-images"]) == 0 and json.loads(capsys.readouterr().out.splitlines()[-1])["images"] == 2
@@ -404,6 +407,10 @@ def test_plot_draws_several_runs(trained, tmp_path, capsys):
     png = tmp_path / "both.png"
     assert main(["plot", str(trained.dir), str(trained.dir), "--labels", "a", "b", "--out", str(png)]) == 0
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    capsys.readouterr()
+    for out, written in [(tmp_path, tmp_path / "curves.png"), (tmp_path / "figure", tmp_path / "figure")]:  # as said
+        assert main(["plot", str(trained.dir), "--out", str(out)]) == 0
+        assert capsys.readouterr().out == f"wrote {written}\n" and written.read_bytes()[:4] == b"\x89PNG"
     assert main(["plot", str(trained.dir), "--labels", "a", "b"]) == 2
     assert main(["plot", str(tmp_path)]) == 2  # not a run directory
     assert "not a run directory" in capsys.readouterr().err

@@ -96,8 +96,8 @@ def image_folder(data: str) -> tuple[Path, Path]:
     """The train and test (or val) folders of ``data``: an image folder, or a tarball of one, which
     is extracted into the cache where ``resnets train`` extracts it too."""
     path = Path(data).expanduser()
-    if not path.exists():
-        raise UserError(f"no data set {data!r}: no such file or directory")
+    if not path.exists():  # 'digits' too: torchvision's pipeline reads image files
+        raise UserError(f"{data!r}: bench train needs an image folder (or a tarball of one): no such file or directory")
     root = extract(path, cache_root()) if is_archive(path) else path
     splits = find_splits(root)
     if splits is None:

@@ -126,5 +126,5 @@ def run(args: argparse.Namespace) -> None:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{meta['model']} on {args.data}: top-1 error {100 * result['top1_error']:.2f}%, "
-              f"top-5 error {100 * result['top5_error']:.2f}% ({result['images']} images)")
+        top5 = f", top-5 error {100 * result['top5_error']:.2f}%" if len(meta["classes"]) > 5 else ""  # else always 0
+        print(f"{meta['model']} on {args.data}: top-1 error {100 * result['top1_error']:.2f}%{top5} ({result['images']} images)")

@@ -6,6 +6,7 @@ import argparse
 import os
 import signal
 import sys
+import traceback
 from typing import Optional, Sequence
 
 from .. import __version__
@@ -65,8 +66,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"resnets {args.command}: {e}", file=sys.stderr)
         return 1
     except (ValueError, OSError) as e:  # bad input: UserError, unknown names, missing files
-        if args.debug:
-            raise
+        if args.debug:  # the traceback, and still the exit code of bad input
+            traceback.print_exc()
+            return 2
         message = " ".join(str(e).split()) or type(e).__name__  # one line, whatever the message
         print(f"resnets {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -42,11 +42,12 @@ def draw_runs(ax, run_dirs: Sequence[str | Path], labels: Optional[Sequence[str]
 
 
 def plot_runs(run_dirs: Sequence[str | Path], path: str | Path, labels: Optional[Sequence[str]] = None, title: str = "") -> Path:
-    """Several runs on one figure, saved as a PNG."""
+    """Several runs on one figure, saved as a PNG at ``path`` (in a folder: its ``curves.png``)."""
+    path = Path(path) / "curves.png" if Path(path).is_dir() else Path(path)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     draw_runs(ax, run_dirs, labels, title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, format="png")  # at the name given: matplotlib adds ".png" to a name without a suffix
     plt.close(fig)
-    return Path(path)
+    return path
