@@ -312,6 +312,11 @@ def test_errors_are_one_line_with_exit_code_2(argv, message, tmp_path, capsys):
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 
 
+def test_fp16_on_a_cpu_trains_and_says_it_is_slow(tmp_path, capsys):
+    assert main(["train", "--precision", "fp16", "--iterations", "1", "--device", "cpu", "--out", str(tmp_path / "run")]) == 0
+    assert "note: fp16 is for GPUs" in capsys.readouterr().err
+
+
 def test_bad_option_type_is_exit_2():
     with pytest.raises(SystemExit) as e:
         main(["train", "--epochs", "many"])

@@ -218,7 +218,7 @@ def test_pth_and_safetensors_paths(tmp_path):
         load_pretrained("resnet32", tmp_path / "w.pth")
 
 
-def test_unreadable_weights_are_one_line_errors(tmp_path):
+def test_unreadable_weights_are_one_line_errors(tmp_path, monkeypatch):
     (tmp_path / "junk.safetensors").write_bytes(b"not safetensors")
     (tmp_path / "junk.pth").write_bytes(b"not a zip or pickle")
     (tmp_path / "w.txt").write_text("weights?")
@@ -229,6 +229,9 @@ def test_unreadable_weights_are_one_line_errors(tmp_path):
         with pytest.raises(UserError, match=message) as e:
             resnets.resnet20(weights=tmp_path / path)
         assert "\n" not in str(e.value)
+    monkeypatch.chdir(tmp_path)  # a bare file name, not a weights name
+    with pytest.raises(UserError, match="w.txt: unknown weights format"):  # not "no weights 'w.txt' for resnet20"
+        resnets.resnet20(weights="w.txt")
 
 
 class Payload:

@@ -435,6 +435,9 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
             # resnet110 on an AVX2-only CPU: 4 images/s in bf16, 35 in fp32 (docs/REPRODUCTION.md).
             print("note: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is emulated and several times "
                   "slower than fp32: --precision fp32 (or auto) trains faster here", file=sys.stderr, flush=True)
+        if trainer.precision == "fp16" and ctx.device.type == "cpu":  # resnet20 on digits, 2 AMD cores: 85 images/s, fp32 ~1,200
+            print("note: fp16 is for GPUs (eval and predict refuse it on a CPU); on a CPU it is emulated and many times "
+                  "slower than fp32: --precision fp32 (or auto) trains faster here", file=sys.stderr, flush=True)
     show_progress = ctx.is_main and (sys.stderr.isatty() if progress is None else progress)
 
     while not trainer.done:

@@ -127,7 +127,8 @@ def get_weights(model: str, weights: WeightsSpec) -> Weights:
         return _torchvision(model, weights)
     if not isinstance(weights, (str, os.PathLike)):
         raise TypeError(f"weights must be a name, a path, a torchvision WeightsEnum or Weights, not {type(weights).__name__}")
-    if isinstance(weights, os.PathLike) or weights.endswith(SAFETENSORS + PICKLED) or "/" in weights or os.sep in weights:
+    if isinstance(weights, os.PathLike) or weights.endswith(SAFETENSORS + PICKLED) or "/" in weights or os.sep in weights \
+            or (os.path.isfile(weights) and Path(weights).suffix):  # a file of another suffix: refused as such
         return _from_file(model, Path(weights), str(weights))
     if model in TORCHVISION_MODELS:
         return _torchvision(model, weights)
