@@ -297,7 +297,7 @@ def test_predict_reads_image_files_like_the_trainer(trained, tmp_path, capsys):
          "is the state `resnets train --resume` continues from; give its run directory"),
         (["eval", "--data", "digits", "--batch-size", "0"], "--batch-size must be at least 1"),
         (["eval", "--data", "digits", "--test-subset", "0"], "--test-subset must be at least 1"),
-        (["predict", "--checkpoint", "{tmp}/missing", "x.png"], "no checkpoint"),
+        (["predict", "--checkpoint", "{tmp}/missing", "{tmp}/junk.safetensors"], "no checkpoint"),  # an image that exists
     ],
 )
 def test_errors_are_one_line_with_exit_code_2(argv, message, tmp_path, capsys):

@@ -114,7 +114,7 @@ def test_weights_not_shipped_name_those_that_exist(capsys):
     with pytest.raises(UserError, match="unknown model 'resnet19'"):
         resnets.get_weights("resnet19", "DEFAULT")
     one_line_exit_2(["eval", "--model", "plain44", "--weights", "cifar10", "--data", "digits"], capsys, "no weights 'cifar10' for plain44")
-    one_line_exit_2(["predict", "--model", "resnet20", "x.png"], capsys, "give --checkpoint, or --model and --weights")
+    one_line_exit_2(["predict", "--model", "resnet20", __file__], capsys, "give --checkpoint, or --model and --weights")
 
 
 # --- torchvision's ImageNet weights, by their names ---------------------------------------------
