@@ -181,6 +181,8 @@ def test_init_follows_the_paper():
     assert torch.all(create_model("resnet50").layer1[0].bn3.weight == 1)
     with pytest.raises(ValueError, match="applies to residual networks only"):  # plain20 would output a constant
         create_model("plain20", zero_init_residual=True)
+    with pytest.raises(ValueError, match="plain20 is the plain network: with shortcut A it is resnet20"):  # not "plain20"
+        create_model("plain20", shortcut="A")
     with pytest.raises(ValueError, match="moves a bottleneck block's stride; these blocks have none"):  # as torchvision
         create_model("resnet18", stride_in_1x1=True)  # refuses groups or dilation for basic blocks
 

@@ -48,6 +48,10 @@ def model_config(name: str, **overrides: Any) -> dict[str, Any]:
     bad = sorted(set(overrides) - set(OVERRIDES))
     if bad:
         raise ValueError(f"unknown override {', '.join(bad)} for {name}; valid: {', '.join(OVERRIDES)}")
+    if ARCHITECTURES[name]["shortcut"] is None and overrides.get("shortcut") is not None:  # it would be named wrongly
+        residual = name.replace("plain", "resnet")
+        raise ValueError(f"{name} is the plain network: with shortcut {overrides['shortcut']} it is {residual} "
+                         f"(ask for {residual}, shortcut={overrides['shortcut']!r})")
     return {**ARCHITECTURES[name], **overrides}
 
 
