@@ -427,7 +427,8 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
     if ctx.is_main:
         log = MetricsLog(run_dir, resume_epoch=trainer.epoch)
         print(f"training {config.model} on {config.data} ({len(trainer.pipe.classes)} classes) with recipe {config.recipe}: "
-              f"{trainer.total_steps} iterations, {trainer.epochs} epochs, {trainer.precision} on {ctx.device}"
+              f"{trainer.total_steps} iteration{'s' * (trainer.total_steps != 1)}, {trainer.epochs} epoch{'s' * (trainer.epochs != 1)}, "
+              f"{trainer.precision} on {ctx.device}"
               f"{f' x {ctx.world_size} processes' if ctx.distributed else ''}"
               f"{', compiled (CUDA graphs)' if trainer.graphed is not None else ', compiled' if trainer.compiled else ''}; "
               f"run directory {run_dir}", flush=True)
