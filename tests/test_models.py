@@ -1,5 +1,7 @@
 """The model zoo against independent truth: torchvision's models and the paper's numbers."""
 
+import re
+
 import pytest
 import torch
 import torchvision
@@ -230,6 +232,37 @@ def test_registry():
         create_model("resnet18", colour=True)
     with pytest.raises(ValueError, match="shortcut"):
         create_model("resnet18", shortcut="D")
+    # timm's wildcards (fnmatch), beside the substring match
+    assert list_models("resnet*") == [n for n in names if n.startswith("resnet")] and list_models("*56") == ["resnet56", "plain56"]
+
+
+@pytest.mark.parametrize("arguments, error, message", [
+    (dict(num_classes="10"), ValueError, "num_classes takes whole numbers of at least 0, not '10'"),
+    (dict(num_classes=True), ValueError, "num_classes takes whole numbers of at least 0, not True"),
+    (dict(in_channels=1.5), ValueError, "in_channels takes whole numbers of at least 1, not 1.5"),
+    (dict(bottleneck_widths=(0, 8, 8, 8)), ValueError, "bottleneck_widths takes whole numbers of at least 1, not 0"),
+    (dict(zero_init_residual="false"), TypeError, "zero_init_residual is True or False, not 'false'"),  # "false" is true
+    (dict(pretrained="IMAGENET1K_V2"), TypeError, "pretrained is True or False"),  # it loaded V1
+])
+def test_arguments_of_the_wrong_kind_are_refused_by_name(arguments, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        create_model("resnet50", **arguments)
+
+
+def test_counts_and_options_that_build_no_network_are_refused():
+    from resnets.models import ResNet
+
+    with pytest.raises(ValueError, match="layers takes whole numbers of at least 1, not 0"):
+        ResNet("basic", layers=(0, 2), planes=(8, 16))  # built a network without its first stage's blocks
+    with pytest.raises(ValueError, match="planes takes whole numbers of at least 1, not 0"):
+        ResNet("basic", layers=(1, 2), planes=(0, 16))
+    with pytest.raises(ValueError, match="bottleneck_widths are the widths of bottleneck blocks"):
+        create_model("resnet18", bottleneck_widths=(8, 8, 8, 8))  # was ignored
+    model = create_model("resnet20")
+    with pytest.raises(ValueError, match="num_classes takes whole numbers of at least 0, not -1"):
+        model.reset_classifier(-1)
+    with pytest.raises(UserError, match=r"x\.pth: save_weights writes safetensors"):  # read back as a pickle: refused
+        resnets.save_weights(model, "x.pth")
 
 
 def test_bottleneck_widths_are_configurable():

@@ -109,6 +109,10 @@ def test_shipped_weights_show_fig7s_orderings():
 def test_weights_not_shipped_name_those_that_exist(capsys):
     with pytest.raises(UserError, match=r"no weights 'cifar10' for plain44 .*available: resnet18\.IMAGENET1K_V1"):
         resnets.plain44(weights="cifar10")
+    with pytest.raises(UserError, match=r"no weights 'CIFAR10' for resnet20 in this copy of resnets; its weights: "
+                                        r"cifar10, DEFAULT \(or give the path"):  # its own, not every model's
+        resnets.resnet20(weights="CIFAR10")
+    assert str(resnets.get_weights("resnet20", "resnet20.cifar10")) == "resnet20.cifar10"  # as list_weights() spells it
     with pytest.raises(UserError, match="torchvision's: DEFAULT, IMAGENET1K_V1, IMAGENET1K_V2"):
         resnets.resnet50(weights="cifar10")
     with pytest.raises(UserError, match="unknown model 'resnet19'"):
@@ -189,7 +193,15 @@ def test_torchvision_weights_carry_torchvisions_preprocessing(hub, tmp_path, cap
     theirs = v2.transforms()(image)  # torchvision's ImageClassification preset
     assert theirs.shape == (3, 224, 224)
     # Predict's preprocessing is torchvision's up to rounding (one level of 255).
-    torch.testing.assert_close(Preprocess.from_meta(v2.meta)(image), theirs, rtol=0, atol=1.01 / 255 / 0.224)
+    ours = Preprocess.from_meta(v2.meta)
+    torch.testing.assert_close(ours(image), theirs, rtol=0, atol=1.01 / 255 / 0.224)
+    # It takes what torchvision's preset takes: a PIL image, a float tensor in [0, 1] (not scaled twice),
+    # and moves to a device with its mean and std.
+    from torchvision.transforms.v2.functional import to_pil_image
+
+    for same in (to_pil_image(image), image.float() / 255):
+        torch.testing.assert_close(ours(same), v2.transforms()(same), rtol=0, atol=1.01 / 255 / 0.224)
+    assert ours.to("meta")(image.to("meta")).device.type == "meta"
     write_png(image, str(tmp_path / "image.png"))
     assert main(["predict", "--model", "resnet18", "--weights", "IMAGENET1K_V1", str(tmp_path / "image.png"), "--json"]) == 0
     top = json.loads(capsys.readouterr().out)[0]["top"]

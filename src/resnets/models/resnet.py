@@ -7,6 +7,7 @@ map in its first block while its width grows (Section 3.3, "plain network", rule
 
 from __future__ import annotations
 
+import numbers
 from typing import Literal, Optional, Sequence, Type, Union
 
 import torch
@@ -61,10 +62,15 @@ class ResNet(nn.Module):
             raise ValueError(f"layers {tuple(layers)} and planes {tuple(planes)} must be non-empty and of one length")
         if bottleneck_widths is not None and len(bottleneck_widths) != len(layers):
             raise ValueError(f"bottleneck_widths {tuple(bottleneck_widths)} needs one width per stage")
+        if bottleneck_widths is not None and not issubclass(block, Bottleneck):
+            raise ValueError("bottleneck_widths are the widths of bottleneck blocks; these blocks have none")
         if stem not in STEMS:
             raise ValueError(f"unknown stem {stem!r}; valid: {', '.join(STEMS)}")
-        if num_classes < 0 or in_channels < 1:
-            raise ValueError("num_classes must be >= 0 and in_channels >= 1")
+        _check_counts(num_classes=[num_classes], in_channels=[in_channels], layers=layers, planes=planes,
+                      bottleneck_widths=bottleneck_widths or [])
+        for flag, value in (("zero_init_residual", zero_init_residual), ("stride_in_1x1", stride_in_1x1)):
+            if not isinstance(value, bool):  # "false" is true
+                raise TypeError(f"{flag} is True or False, not {value!r}")
         if stride_in_1x1 and not issubclass(block, Bottleneck):
             raise ValueError("stride_in_1x1 moves a bottleneck block's stride; these blocks have none")
         if zero_init_residual and shortcut is None:  # the block's output would be 0 whatever its input
@@ -164,5 +170,16 @@ class ResNet(nn.Module):
 
     def reset_classifier(self, num_classes: int) -> None:
         """A new, freshly initialized classifier for ``num_classes`` (0: headless), for fine-tuning."""
+        _check_counts(num_classes=[num_classes])
         self.num_classes = num_classes
         self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+
+
+def _check_counts(**counts: Sequence[int]) -> None:
+    """Refuse a count that is not a whole number, or below its least: no classes (0) is a headless
+    network; every other count is at least 1."""
+    for name, values in counts.items():
+        least = 0 if name == "num_classes" else 1
+        for value in values:
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < least:  # numpy's too
+                raise ValueError(f"{name} takes whole numbers of at least {least}, not {value!r}")

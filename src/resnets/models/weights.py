@@ -30,6 +30,8 @@ PICKLED = (".pth", ".pt", ".bin")  # torch.save's state_dicts, as torchvision an
 
 def save_weights(model: nn.Module, path: str | os.PathLike, metadata: Optional[dict[str, str]] = None) -> None:
     """Write ``model.state_dict()`` to a safetensors file (atomically)."""
+    if not str(path).endswith(SAFETENSORS):  # read back by its suffix: a .pth would be unpickled
+        raise UserError(f"{path}: save_weights writes safetensors; name the file {', '.join(SAFETENSORS)}")
     state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
     atomic_write(path, lambda tmp: save_file(state, tmp, metadata=metadata))
 

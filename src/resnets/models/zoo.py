@@ -6,6 +6,7 @@ Section 4.2: 6n+2 layers, three stages of n basic blocks at 16, 32 and 64 channe
 
 from __future__ import annotations
 
+import fnmatch
 from typing import Any, Callable
 
 from .resnet import ResNet
@@ -37,7 +38,10 @@ OVERRIDES = ("num_classes", "in_channels", "shortcut", "zero_init_residual", "st
 
 
 def list_models(pattern: str = "") -> list[str]:
-    """Names of the registered models containing ``pattern``, ImageNet ones first."""
+    """Names of the registered models containing ``pattern``, or matching it where it has wildcards
+    (``"resnet*"``, ``"*56"``: :mod:`fnmatch`'s, as timm's ``list_models``), ImageNet ones first."""
+    if any(c in pattern for c in "*?["):
+        return fnmatch.filter(ARCHITECTURES, pattern)
     return [name for name in ARCHITECTURES if pattern in name]
 
 
@@ -75,6 +79,8 @@ def create_model(name: str, weights: Any = None, progress: bool = True, pretrain
     written for ``torch.hub.load(..., pretrained=True)``): the weights torchvision's legacy
     interface gives it, ``"IMAGENET1K_V1"`` for resnet18-152, and ``"cifar10"`` for our CIFAR nets.
     """
+    if not isinstance(pretrained, bool):  # pretrained="IMAGENET1K_V2" would load V1
+        raise TypeError(f"pretrained is True or False, not {pretrained!r}: name weights with weights=")
     if pretrained:
         if weights is not None:
             raise ValueError(f"give weights={weights!r} or pretrained=True, not both")

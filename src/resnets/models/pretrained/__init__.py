@@ -54,7 +54,7 @@ class Weights:
     source: Union[Path, WeightsEnum]  # a file, or torchvision's enum member
 
     def __str__(self) -> str:
-        return self.name if self.name == str(self.source) else f"{self.model}.{self.name}"  # a path, or MODEL.NAME
+        return self.name if Path(self.name) == self.source else f"{self.model}.{self.name}"  # a path, or MODEL.NAME
 
     def state_dict(self, progress: bool = True) -> dict[str, torch.Tensor]:
         if not isinstance(self.source, Path):
@@ -132,11 +132,15 @@ def get_weights(model: str, weights: WeightsSpec) -> Weights:
         return _from_file(model, Path(weights), str(weights))
     if model in TORCHVISION_MODELS:
         return _torchvision(model, weights)
-    name = SHIPPED_DEFAULT if weights == "DEFAULT" else weights
+    name = weights.removeprefix(f"{model}.")  # as list_weights() spells them: resnet20.cifar10
+    name = SHIPPED_DEFAULT if name == "DEFAULT" else name
     path = shipped().get((model, name))
     if path is None:
-        raise UserError(f"no weights {weights!r} for {model} in this copy of resnets; available: "
-                        f"{', '.join(list_weights()) or 'none'} (or the path of a .safetensors or .pth file)")
+        own = [n for m, n in shipped() if m == model]
+        raise UserError(f"no weights {weights!r} for {model} in this copy of resnets; "
+                        + (f"its weights: {', '.join([*own, 'DEFAULT'])}" if own else
+                           f"it has none; available: {', '.join(list_weights()) or 'none'}")
+                        + " (or give the path of a .safetensors or .pth file)")
     return _from_file(model, path, name)
 
 
