@@ -261,6 +261,8 @@ def test_counts_and_options_that_build_no_network_are_refused():
     model = create_model("resnet20")
     with pytest.raises(ValueError, match="num_classes takes whole numbers of at least 0, not -1"):
         model.reset_classifier(-1)
+    model.half().reset_classifier(3)  # a new classifier where and as what the network is
+    assert model.fc.weight.dtype == torch.float16 and model.fc.out_features == 3
     with pytest.raises(UserError, match=r"x\.pth: save_weights writes safetensors"):  # read back as a pickle: refused
         resnets.save_weights(model, "x.pth")
 

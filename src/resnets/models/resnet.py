@@ -136,9 +136,11 @@ class ResNet(nn.Module):
 
     @property
     def stages(self) -> list[nn.Sequential]:
+        """The stages in order (``layer1``, ``layer2``, ...)."""
         return [getattr(self, name) for name in self.stage_names]
 
     def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The first convolution, its batch norm and ReLU, and (ImageNet) the max pool."""
         return self.maxpool(self.relu(self.bn1(self.conv1(x))))
 
     def forward_stages(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -163,16 +165,21 @@ class ResNet(nn.Module):
         return x if pre_logits else self.fc(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (N, num_classes) of images (N, in_channels, H, W), normalized as the weights expect
+        (``weights.transforms()``); pooled features (N, num_features) for a headless network."""
         return self.forward_head(self.forward_features(x))
 
     def get_classifier(self) -> nn.Module:
+        """The classifier (``fc``), as timm's models name it."""
         return self.fc
 
     def reset_classifier(self, num_classes: int) -> None:
         """A new, freshly initialized classifier for ``num_classes`` (0: headless), for fine-tuning."""
         _check_counts(num_classes=[num_classes])
         self.num_classes = num_classes
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        weight = self.conv1.weight  # where and as what the network is now (a GPU, half precision)
+        self.fc = nn.Linear(self.num_features, num_classes, device=weight.device, dtype=weight.dtype) if num_classes \
+            else nn.Identity()
 
 
 def _check_counts(**counts: Sequence[int]) -> None:

@@ -67,7 +67,9 @@ def input_side(name: str) -> int:
 
 def create_model(name: str, weights: Any = None, progress: bool = True, pretrained: bool = False,
                  **overrides: Any) -> ResNet:
-    """Build a named model, e.g. ``create_model("resnet56", num_classes=100)``.
+    """Build a named model, e.g. ``create_model("resnet56", num_classes=100)``. ``overrides``: any of
+    ``num_classes``, ``in_channels``, ``shortcut``, ``zero_init_residual``, ``stride_in_1x1``,
+    ``stem`` and ``bottleneck_widths``, as :class:`ResNet` documents them.
 
     ``weights`` loads trained weights, strictly, as torchvision's builders do (their number of
     classes, input channels and shortcut option become the defaults): torchvision's
