@@ -14,7 +14,7 @@ import torch
 import torchvision
 from safetensors.torch import save_file
 from torchvision.io import write_png
-from torchvision.models import ResNet18_Weights
+from torchvision.models import ResNet18_Weights, ResNet50_Weights
 
 import resnets
 import resnets.cli.train
@@ -54,7 +54,7 @@ def test_shipped_weights_describe_themselves(path):
     assert 0.5 < meta["test_top1"] <= 1 and meta["wall_time_s"] > 0 and meta["command"].startswith("resnets")
     assert f"{meta['model']}.cifar10" in resnets.list_weights()
     weights = resnets.get_weights(meta["model"], "DEFAULT")  # DEFAULT: our CIFAR-10 weights
-    assert weights.meta == {"model": meta["model"], **meta} and weights.transforms()(torch.zeros(3, 32, 32, dtype=torch.uint8)).shape == (3, 32, 32)
+    assert weights.meta == {"model": meta["model"], **meta, "categories": CIFAR10_CLASSES} and weights.transforms()(torch.zeros(3, 32, 32, dtype=torch.uint8)).shape == (3, 32, 32)
     expected = resnets.create_model(meta["model"]).state_dict()
     stored = weights.state_dict()
     assert {k: v.shape for k, v in stored.items()} == {k: v.shape for k, v in expected.items()}
@@ -188,6 +188,7 @@ def test_torch_hub_loads_every_network_from_a_checkout(hub):
 def test_torchvision_weights_carry_torchvisions_preprocessing(hub, tmp_path, capsys):
     v2 = resnets.get_weights("resnet50", "IMAGENET1K_V2")  # the description needs no file
     assert (v2.meta["resize"], v2.meta["input_size"], len(v2.meta["classes"])) == (232, [224, 224], 1000)
+    assert v2.meta["categories"] == ResNet50_Weights.IMAGENET1K_V2.meta["categories"]  # torchvision's name, for its code
     assert v2.meta["test_top1"] == pytest.approx(0.80858)
     image = torch.randint(0, 256, (3, 300, 400), dtype=torch.uint8)
     theirs = v2.transforms()(image)  # torchvision's ImageClassification preset

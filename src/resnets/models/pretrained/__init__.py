@@ -44,7 +44,8 @@ class Weights:
     (classes, normalization, accuracy, how they were made) and ``transforms()``.
 
     ``meta`` holds what evaluation and prediction need, as a checkpoint's metadata does: ``model``,
-    ``model_config``, ``classes``, ``mean``, ``std``, ``input_size``, ``resize``, ``data``; shipped
+    ``model_config``, ``classes`` (also as torchvision's ``categories``), ``mean``, ``std``,
+    ``input_size``, ``resize``, ``data``; shipped
     weights add ``test_top1``, ``recipe``, ``command``, ``hardware``, ``wall_time_s`` and more.
     """
 
@@ -52,6 +53,10 @@ class Weights:
     name: str
     meta: dict[str, Any]
     source: Union[Path, WeightsEnum]  # a file, or torchvision's enum member
+
+    def __post_init__(self) -> None:
+        if "classes" in self.meta:  # under torchvision's name too: code written for its Weights reads meta["categories"]
+            self.meta.setdefault("categories", self.meta["classes"])
 
     def __str__(self) -> str:
         return self.name if Path(self.name) == self.source else f"{self.model}.{self.name}"  # a path, or MODEL.NAME
