@@ -99,7 +99,7 @@ class ResNet(nn.Module):
         self.num_features = self.inplanes
 
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(self.num_features, num_classes) if num_classes else nn.Identity()
+        self.reset_classifier(num_classes)
 
         # Weights as in Section 3.4: He et al. 2015 ("Delving deep into rectifiers") for the
         # convolutions, batch norm starting as the identity.
