@@ -8,7 +8,8 @@ train``) becomes ``src/resnets/models/pretrained/NAME-MODEL.safetensors``; NAME 
 (``cifar10`` for the CIFAR-10 batches and the JPEG copy). The tensors are stored in half precision
 (``--fp32`` keeps float32); the metadata keeps the checkpoint's description (model and config,
 classes, normalization) and adds how the weights were made and what they measured: recipe and
-config, data, test accuracy, hardware, wall time and the command. ``--verify DATA`` evaluates the
+config, data, test accuracy, hardware, wall time and the command, and the parameters and
+multiply-adds under torchvision's names (``num_params``, ``_ops``). ``--verify DATA`` evaluates the
 stored weights on DATA's test split and refuses them if they lose more than 0.1 point.
 """
 
@@ -29,6 +30,7 @@ import resnets
 from resnets.data import DeviceLoader, load_data
 from resnets.errors import UserError
 from resnets.models import ResNet
+from resnets.models.summary import summarize
 from resnets.models.weights import META_KEY, load_state_dict, read_description, read_weights
 from resnets.training import evaluate, load_model
 from resnets.training.recipes import RECIPES, TrainConfig
@@ -66,6 +68,15 @@ def train_command(config: dict[str, Any]) -> str:
     return shlex.join(args)
 
 
+def size(meta: dict[str, Any]) -> dict[str, Any]:
+    """The network's parameters and multiply-adds (in G, for one image of its input size), as
+    torchvision's weights state them (``num_params``, ``_ops``); counted on the meta device."""
+    with torch.device("meta"):
+        model = ResNet(**meta["model_config"])
+    total = summarize(model, tuple(meta["input_size"]))[-1]
+    return {"num_params": total.params, "_ops": round(total.mult_adds / 1e9, 3)}
+
+
 def describe(run_dir: Path, command: Optional[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The run's final weights and their description: the checkpoint's, plus provenance and results."""
     files = {name: run_dir / name for name in ("model.safetensors", "config.json", "results.json")}
@@ -82,7 +93,7 @@ def describe(run_dir: Path, command: Optional[str]) -> tuple[dict[str, torch.Ten
         "iterations": results["iterations"], "epochs": results["epochs"], "precision": results["precision"],
         "hardware": results["device"], "processes": results["processes"], "wall_time_s": results["wall_time_s"],
         "command": command or train_command(config), "run": run_dir.name,
-        "torch": torch.__version__, "resnets": resnets.__version__,
+        "torch": torch.__version__, "resnets": resnets.__version__, **size(meta),
     }
 
 

@@ -14,6 +14,7 @@ import torch
 import torchvision
 from safetensors.torch import save_file
 from torchvision.io import write_png
+from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models import ResNet18_Weights, ResNet50_Weights
 
 import resnets
@@ -34,7 +35,9 @@ SHIPPED = list(pretrained.shipped().values())
 NONE_SHIPPED = pytest.param(None, marks=pytest.mark.skip(reason="no weights shipped yet (scripts/ship_weights.py RUN_DIR adds them)"))
 # What every shipped file must say about itself (scripts/ship_weights.py writes them all).
 DESCRIPTION = ("model", "model_config", "classes", "mean", "std", "input_size", "data", "weights", "test_top1",
-               "recipe", "config", "iterations", "hardware", "wall_time_s", "command", "storage")
+               "recipe", "config", "iterations", "hardware", "wall_time_s", "command", "storage", "num_params", "_ops")
+# Table 6's "# params" in millions, by depth (a plain net has its ResNet's: option A adds none).
+TABLE6_PARAMS = {20: 0.27, 32: 0.46, 44: 0.66, 56: 0.85, 110: 1.7}
 
 
 def one_line_exit_2(argv, capsys, message):
@@ -54,7 +57,21 @@ def test_shipped_weights_describe_themselves(path):
     assert 0.5 < meta["test_top1"] <= 1 and meta["wall_time_s"] > 0 and meta["command"].startswith("resnets")
     assert f"{meta['model']}.cifar10" in resnets.list_weights()
     weights = resnets.get_weights(meta["model"], "DEFAULT")  # DEFAULT: our CIFAR-10 weights
-    assert weights.meta == {"model": meta["model"], **meta, "categories": CIFAR10_CLASSES} and weights.transforms()(torch.zeros(3, 32, 32, dtype=torch.uint8)).shape == (3, 32, 32)
+    assert weights.meta.items() >= {"model": meta["model"], **meta, "categories": CIFAR10_CLASSES}.items()
+    assert weights.transforms()(torch.zeros(3, 32, 32, dtype=torch.uint8)).shape == (3, 32, 32)
+    # torchvision's keys, for code written for its Weights: size, cost and accuracy in its units.
+    depth = int(meta["model"].removeprefix("resnet").removeprefix("plain"))
+    assert round(meta["num_params"] / 1e6, 2 if depth < 100 else 1) == TABLE6_PARAMS[depth]
+    network = resnets.create_model(meta["model"], weights="cifar10").eval()
+    assert meta["num_params"] == sum(p.numel() for p in network.parameters())
+    with torch.no_grad(), FlopCounterMode(display=False) as flops:
+        network(torch.zeros(1, 3, 32, 32))
+    assert meta["_ops"] == round(flops.get_total_flops() / 2 / 1e9, 3)  # multiply-adds, in G
+    assert weights.meta["_metrics"] == {"CIFAR-10": {"acc@1": pytest.approx(100 * meta["test_top1"]),
+                                                     "acc@5": pytest.approx(100 * meta["test_top5"])}}
+    assert weights.meta["_file_size"] == pytest.approx(path.stat().st_size / 2**20, abs=0.001)
+    assert network(torch.zeros(1, 3, *weights.meta["min_size"])).shape == (1, 10)
+    assert meta["command"] in weights.meta["_docs"]
     expected = resnets.create_model(meta["model"]).state_dict()
     stored = weights.state_dict()
     assert {k: v.shape for k, v in stored.items()} == {k: v.shape for k, v in expected.items()}
@@ -190,6 +207,8 @@ def test_torchvision_weights_carry_torchvisions_preprocessing(hub, tmp_path, cap
     assert (v2.meta["resize"], v2.meta["input_size"], len(v2.meta["classes"])) == (232, [224, 224], 1000)
     assert v2.meta["categories"] == ResNet50_Weights.IMAGENET1K_V2.meta["categories"]  # torchvision's name, for its code
     assert v2.meta["test_top1"] == pytest.approx(0.80858)
+    assert v2.meta.items() >= {k: ResNet50_Weights.IMAGENET1K_V2.meta[k] for k in ("num_params", "_ops", "_metrics", "min_size")}.items()
+    assert v2.meta["num_params"] == sum(p.numel() for p in resnets.resnet50().parameters())
     image = torch.randint(0, 256, (3, 300, 400), dtype=torch.uint8)
     theirs = v2.transforms()(image)  # torchvision's ImageClassification preset
     assert theirs.shape == (3, 224, 224)
@@ -292,6 +311,7 @@ def test_ship_weights_from_a_run(ship_weights, tmp_path, monkeypatch, capsys):
     meta = read_description(path)
     assert set(DESCRIPTION) <= set(meta) and meta["storage"] == "float16" and meta["weights"] == "digits"
     assert meta["test_top1"] == run.results["test_top1"] and meta["hardware"] == run.results["device"]
+    assert meta["num_params"] == sum(p.numel() for p in resnets.resnet20(in_channels=1).parameters())  # digits: grey
     assert meta["command"] == "resnets train --model resnet20 --data digits --recipe fast --iterations 2 --batch-size 64"
 
     # The command gives the run's configuration back.

@@ -36,6 +36,11 @@ FOLDER = Path(__file__).parent  # the shipped files: NAME-MODEL.safetensors
 SHIPPED_DEFAULT = "cifar10"  # what "DEFAULT" means for a model torchvision has no weights for
 IMAGENET_DATA = "ImageNet-1K"  # the data of torchvision's weights, as their metrics name it
 TORCHVISION_MODELS = ("resnet18", "resnet34", "resnet50", "resnet101", "resnet152")
+# What torchvision's Weights.meta holds beside the categories (torchvision/models/_api.py; its
+# docs build their tables from them): parameters, the smallest input, accuracy in percent by data
+# set, multiply-adds in G ("GFLOPS"), the file's size in MiB and a line of description.
+TORCHVISION_META = ("num_params", "min_size", "_metrics", "_ops", "_file_size", "_docs")
+DATA_NAMES = {"cifar10": "CIFAR-10", "cifar10-jpeg": "CIFAR-10"}  # _metrics' key for our data sets' names
 
 
 @dataclass
@@ -44,9 +49,10 @@ class Weights:
     (classes, normalization, accuracy, how they were made) and ``transforms()``.
 
     ``meta`` holds what evaluation and prediction need, as a checkpoint's metadata does: ``model``,
-    ``model_config``, ``classes`` (also as torchvision's ``categories``), ``mean``, ``std``,
-    ``input_size``, ``resize``, ``data``; shipped
+    ``model_config``, ``classes``, ``mean``, ``std``, ``input_size``, ``resize``, ``data``; shipped
     weights add ``test_top1``, ``recipe``, ``command``, ``hardware``, ``wall_time_s`` and more.
+    Where known, it also holds torchvision's keys under their names (``categories``, ``num_params``,
+    ``min_size``, ``_metrics``, ``_ops``, ``_file_size``, ``_docs``), for code written for its Weights.
     """
 
     model: str
@@ -163,7 +169,24 @@ def _from_file(model: str, path: Path, name: str) -> Weights:
     meta = read_description(path)
     if meta.get("model", model) != model:
         raise UserError(f"{path} holds weights for {meta['model']}, not {model}")
-    return Weights(model, name, {"model": model, **meta}, path)
+    return Weights(model, name, {"model": model, **meta, **_torchvision_keys(meta, path)}, path)
+
+
+def _torchvision_keys(meta: dict[str, Any], path: Path) -> dict[str, Any]:
+    """torchvision's meta keys for one of our files, from what its description says (``num_params``
+    and ``_ops`` are written by scripts/ship_weights.py; a file without them gets neither)."""
+    keys: dict[str, Any] = {"_file_size": round(path.stat().st_size / 2**20, 3)}
+    if "model_config" in meta:
+        keys["min_size"] = (1, 1)  # as torchvision's ResNets: global average pooling takes any size
+    if "test_top1" in meta:
+        accuracy = {"acc@1": round(100 * meta["test_top1"], 3)}
+        if meta.get("test_top5") is not None:
+            accuracy["acc@5"] = round(100 * meta["test_top5"], 3)
+        keys["_metrics"] = {DATA_NAMES.get(meta.get("data"), meta.get("data")): accuracy}
+    if {"recipe", "iterations", "hardware", "precision", "command"} <= set(meta):  # as ship_weights.py writes them
+        keys["_docs"] = (f"Trained by resnets with the {meta['recipe']} recipe for {meta['iterations']:,} iterations "
+                         f"on {meta['hardware']} ({meta['precision']}): {meta['command']}")
+    return keys
 
 
 def _torchvision(model: str, weights: Union[str, WeightsEnum]) -> Weights:
@@ -187,7 +210,7 @@ def _torchvision(model: str, weights: Union[str, WeightsEnum]) -> Weights:
         mean=torch.tensor(t.mean).view(-1, 1, 1).tolist(), std=torch.tensor(t.std).view(-1, 1, 1).tolist(),
         input_size=[t.crop_size[0]] * 2, resize=t.resize_size[0], data=IMAGENET_DATA,
         test_top1=metrics["acc@1"] / 100, test_top5=metrics["acc@5"] / 100, recipe=member.meta["recipe"],
-        source=member.url,
+        source=member.url, **{k: member.meta[k] for k in TORCHVISION_META if k in member.meta},
     )
     return Weights(model, member.name, meta, member)
 
