@@ -120,6 +120,7 @@ def test_responses(out):
     assert response_stds(model, batches)[names.index("layer2.1.bn2")] == pytest.approx(expected, rel=1e-4)
     mean = sum(response_stds(model, batches)) / len(names)
     assert table["resnet20"][1] == f"{mean:.3f}"
+    assert json.loads((out / "responses.json").read_text())["resnet20"]["resnet20"] == pytest.approx(response_stds(model, batches))
     # Fig. 7 (bottom), rank by rank: the sorted curves compared, counted from the stds themselves.
     plain, _ = load_model(out / "runs" / "plain20")
     ours, theirs = sorted(response_stds(model, batches), reverse=True), sorted(response_stds(plain, batches), reverse=True)

@@ -4,6 +4,7 @@ to be closer to zero than the plain network's layers, and smaller still in deepe
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from statistics import mean
@@ -115,6 +116,10 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, lis
     ])
     report = out / "responses.md"
     report.write_text(text)
+    # The measurements themselves, so that the report's numbers have a record: each finished run's
+    # std per 3x3 layer, in network order, by network and run folder.
+    values = {m: {d.name: run_stds[d] for d in done(dirs[m])} for m in models(scale) if done(dirs[m])}
+    (out / "responses.json").write_text(json.dumps(values, indent=1) + "\n")
     return report
 
 
