@@ -199,6 +199,36 @@ def test_warmup_holds_lr_until_training_error_falls(tmp_path):
     assert lr(never) == pytest.approx([0.01, 0.01])
     assert lr(soon) == pytest.approx([0.2, 0.2])
     assert lr(plain) == pytest.approx([0.2, 0.2])
+    # After the warm-up every schedule goes on from the recipe's lr, not from the warm-up's.
+    for schedule in ("cosine", "plateau"):
+        soon, plain = (train(small(tmp_path / f"{schedule}-{name}", recipe="cifar", iterations=30, schedule=schedule,
+                                   warmup_min_depth=depth, warmup_until_error=1.0)) for name, depth in (("soon", 20), ("plain", 110)))
+        assert lr(soon) == pytest.approx(lr(plain)) and lr(plain)[0] > 0.01, schedule  # above the warm-up lr
+
+
+def test_a_cosine_run_saved_by_an_earlier_version_resumes(tmp_path):
+    # Cosine was a CosineAnnealingLR before it became a LambdaLR (so that a warm-up ends at its lr):
+    # a run checkpointed then goes on along the same curve, to the uninterrupted run's weights.
+    reference = train(small(tmp_path / "whole", epochs=2, schedule="cosine"))
+
+    def interrupt(record):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(small(tmp_path / "cut", epochs=2, schedule="cosine"), callbacks=[interrupt])
+    state_file = tmp_path / "cut" / "checkpoints" / "last_state.pt"
+    state = torch.load(state_file, weights_only=True)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.2)
+    old = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, reference.results["iterations"])
+    for _ in range(state["step"]):
+        optimizer.step()
+        old.step()
+    state["scheduler"] = old.state_dict()
+    torch.save(state, state_file)
+    resumed = train(None, resume=tmp_path / "cut")
+    a, b = load_file(reference.dir / "model.safetensors"), load_file(resumed.dir / "model.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=k)
 
 
 def _distributed_worker(rank, world_size, port, out):

@@ -130,15 +130,21 @@ def one_cycle(total_steps: int, warmup: float = 0.25, start: float = 0.1, end: f
 
 def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):
     """The learning-rate schedule, stepped once per iteration (``plateau``: once per epoch); each
-    works for any number of steps from 1."""
+    works for any number of steps from 1.
+
+    The per-step schedules are ``LambdaLR``s: they compute each step's lr from the base lr, where
+    ``MultiStepLR`` and ``CosineAnnealingLR`` scale the current one, which would keep ResNet-110's
+    warm-up lr (Section 4.2) for the whole run once the warm-up had overridden it."""
     if config.schedule == "step":
         milestones = sorted(m if m >= 1 else max(1, round(m * total_steps)) for m in config.milestones)
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.1 ** sum(step >= m for m in milestones))
     if config.schedule == "onecycle":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, one_cycle(total_steps))
-    if config.schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, total_steps)
-    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1, patience=5)
+    if config.schedule == "cosine":  # CosineAnnealingLR's curve, to 0 at the last step
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
+    if config.schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1, patience=5)
+    raise ValueError(f"unknown schedule {config.schedule!r}")
 
 
 def depth(name: str) -> int:
@@ -281,7 +287,11 @@ class Trainer:
                             f"{config.data} makes epochs of {self.steps_per_epoch} iterations{processes}, so it was "
                             "trained on other data or another number of processes")
         self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
+        scheduler = state["scheduler"]
+        if isinstance(self.scheduler, torch.optim.lr_scheduler.LambdaLR) and "lr_lambdas" not in scheduler:
+            # A cosine run saved when its schedule was a CosineAnnealingLR: the same curve, by step.
+            scheduler = {**scheduler, "lr_lambdas": [None] * len(self.optimizer.param_groups)}
+        self.scheduler.load_state_dict(scheduler)
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step, self.elapsed, self.warming_up = state["epoch"], state["step"], state["elapsed"], state["warming_up"]
         set_rng_state(state["rng"])
@@ -316,7 +326,9 @@ class Trainer:
                     raise Diverged(f"the training loss became {loss_sum / n} at step {self.step} (epoch {self.epoch + 1}); "
                                    f"the last good checkpoint is in {self.config.out}/checkpoints")
                 if self.warming_up and miss / n < config.warmup_until_error:
-                    self.warming_up = False  # the schedule's next step restores the recipe's lr
+                    self.warming_up = False  # a LambdaLR's next step restores the recipe's lr; a plateau's only lowers it
+                    if config.schedule == "plateau":
+                        set_lr(self.optimizer, config.lr)
                 sums += window
                 window.zero_()
                 bar.set_postfix(loss=f"{loss_sum / n:.3f}", acc=f"{1 - miss / n:.3f}",
