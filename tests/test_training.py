@@ -23,7 +23,7 @@ from resnets.training import Diverged, load_model, make_config, train
 from resnets.training.recipes import RECIPES
 from resnets.hardware import can_compile, device_name
 from resnets.errors import UserError
-from resnets.training.distributed import Context
+from resnets.training.distributed import Context, resolve_device
 from resnets.training.trainer import COMPILE_MIN_STEPS, build_pipeline, compiles, make_scheduler
 import resnets.training.trainer as trainer_module
 
@@ -263,6 +263,14 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(tmp_path, bat
     # The batch is global and each process takes an equal share: 128 over 3 would train with 126.
     with pytest.raises(UserError, match=f"--batch-size {batch} does not split evenly over {processes} processes.*{hint}$"):
         build_pipeline(small(tmp_path, batch_size=batch), Context(world_size=processes))
+
+
+def test_each_process_takes_its_own_gpu(monkeypatch):
+    # torchrun's LOCAL_RANK picks the GPU for "auto" and for a bare "cuda" (DDP and set_device need
+    # an index); an index given is kept. No GPU is needed to ask.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert [resolve_device(name, local_rank=1) for name in ("auto", "cuda", "cuda:0")] == \
+        [torch.device("cuda", 1), torch.device("cuda", 1), torch.device("cuda", 0)]
 
 
 def test_eval_matches_the_run(trained, capsys):

@@ -14,7 +14,6 @@ import torch.distributed as dist
 class Context:
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
     device: torch.device = torch.device("cpu")
 
     @property
@@ -31,7 +30,8 @@ DEVICE_HELP = "auto (default: CUDA when present), cpu, cuda, cuda:1, ..."
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``"auto"``: the process's CUDA device when there is one, else the CPU."""
+    """``"auto"``: the process's CUDA device when there is one, else the CPU. ``"cuda"`` without
+    an index is the process's own GPU too (torchrun's ``LOCAL_RANK``), as DDP needs."""
     if name == "auto":
         return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
     try:
@@ -40,6 +40,8 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         raise ValueError(f"unknown device {name!r}: {e}") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda asked for, but no CUDA device is available")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", local_rank)
     return device
 
 
@@ -54,7 +56,7 @@ def setup(device: str = "auto") -> Context:
         if resolved.type == "cuda":
             torch.cuda.set_device(resolved)
         dist.init_process_group("nccl" if resolved.type == "cuda" else "gloo")
-    return Context(dist.get_rank(), dist.get_world_size(), local_rank, resolved)
+    return Context(dist.get_rank(), dist.get_world_size(), resolved)
 
 
 def all_reduce_sum(t: torch.Tensor, ctx: Context) -> torch.Tensor:
