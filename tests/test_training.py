@@ -2,6 +2,7 @@
 distributed training, eval and predict, and the command line's error paths."""
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -265,6 +266,18 @@ def test_a_batch_that_does_not_split_over_the_processes_is_refused(tmp_path, bat
         build_pipeline(small(tmp_path, batch_size=batch), Context(world_size=processes))
 
 
+def test_validation_holds_out_training_images_and_the_test_set_stays(tmp_path):
+    # Section 4.2's 45k/5k split: --validation N holds N training images out to validate on, and
+    # --test-subset still draws from the real test set (it drew from the held-out images before).
+    digits = load_data("digits")
+    pipe = build_pipeline(small(tmp_path, validation=100, test_subset=50), Context())
+    assert len(pipe.train.labels) == len(digits.train_labels) - 100 and len(pipe.val.labels) == 100
+    expected = digits.subset(None, 50)
+    assert torch.equal(pipe.test.images, expected.test_images) and torch.equal(pipe.test.labels, expected.test_labels)
+    held = {tuple(x.flatten().tolist()) for x in pipe.val.images}
+    assert not held & {tuple(x.flatten().tolist()) for x in pipe.train.images}  # held out, not copied
+
+
 def test_each_process_takes_its_own_gpu(monkeypatch):
     # torchrun's LOCAL_RANK picks the GPU for "auto" and for a bare "cuda" (DDP and set_device need
     # an index); an index given is kept. No GPU is needed to ask.
@@ -373,6 +386,9 @@ def test_large_image_folder_streams_with_ten_crop(tmp_path, capsys):
     config = make_config("imagenet", model="resnet18", data=str(tmp_path / "set"), epochs=1, batch_size=4,
                          workers=0, out=str(tmp_path / "run"))
     assert config.ten_crop
+    for option in ("validation", "train_subset", "test_subset"):  # a streamed folder is read whole: said, not ignored
+        with pytest.raises(UserError, match=f"--{option.replace('_', '-')} apply to data sets held in memory"):
+            train(dataclasses.replace(config, **{option: 2}))
     run = train(config)
     assert run.results["test_top5"] is None  # two classes: top-5 means nothing
     capsys.readouterr()

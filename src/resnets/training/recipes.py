@@ -31,7 +31,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     label_smoothing: float = 0.0
     # Learning-rate schedule: "step" (divide by 10 at `milestones` iterations), "onecycle",
-    # "cosine", or "plateau" (divide by 10 when the validation error stops improving).
+    # "cosine", or "plateau" (divide by 10 when the validation error, or without `validation` the
+    # test error, has not improved for 5 epochs).
     schedule: Literal["step", "onecycle", "cosine", "plateau"] = "step"
     milestones: tuple[float, ...] = ()  # iterations; a value below 1 is a fraction of the run (0.5: halfway)
     # Section 4.2, ResNet-110: start at `warmup_lr` until the training error is below

@@ -84,6 +84,10 @@ def build_pipeline(config: TrainConfig, ctx: Context) -> Pipeline:
     per_rank = batch // processes
     data = load_data(config.data, skip_bad_images=config.skip_bad_images, log_dir=config.out if ctx.is_main else None)
     if isinstance(data, FolderData):
+        given = [f"--{k.replace('_', '-')}" for k in ("validation", "train_subset", "test_subset") if getattr(config, k)]
+        if given:  # a streamed folder is read whole, as its own train/ and val/ folders split it
+            raise UserError(f"{' and '.join(given)} apply to data sets held in memory; {config.data} is an image "
+                            "folder streamed from disk: make a smaller folder instead")
         # Crops of randomly rescaled images have no fixed pixel grid, so the "per-pixel mean" of
         # Section 3.4 becomes the per-channel ImageNet mean and std (as fb.resnet.torch does);
         # --normalize applies to array data sets only.
@@ -91,9 +95,10 @@ def build_pipeline(config: TrainConfig, ctx: Context) -> Pipeline:
                                  rank=ctx.rank, world_size=ctx.world_size, seed=config.seed)
         meta = dict(loaders.meta)
         return Pipeline(loaders.train, loaders.test, None, data.classes, meta)
-    if config.validation:
-        data, val = data.holdout(config.validation, seed=config.seed), data
-    data = data.subset(config.train_subset, config.test_subset, seed=config.seed)
+    full = data
+    if config.validation:  # Section 4.2's 45k/5k split: the held-out images become `data`'s test split
+        data = data.holdout(config.validation, seed=config.seed)
+    data = data.subset(config.train_subset, None if config.validation else config.test_subset, seed=config.seed)
     if config.normalize == "pixel":  # Section 4.2: "the per-pixel mean subtracted"
         mean, std = pixel_mean(data.train_images), torch.ones(data.train_images.shape[1], 1, 1)
     else:
@@ -106,9 +111,9 @@ def build_pipeline(config: TrainConfig, ctx: Context) -> Pipeline:
     # Evaluation with large batches: no gradients to keep.
     test = DeviceLoader(data.test_images, data.test_labels, max(per_rank, 500), train=False, **common)
     val_loader = None
-    if config.validation:
-        # holdout() moved the held-out images into the test split; the real test set stays in `val`.
-        val_loader, test = test, DeviceLoader(val.test_images, val.test_labels, max(per_rank, 500), train=False, **common)
+    if config.validation:  # `test` holds the held-out images: they validate, and the real test set tests
+        real = full.subset(None, config.test_subset, seed=config.seed)
+        val_loader, test = test, DeviceLoader(real.test_images, real.test_labels, max(per_rank, 500), train=False, **common)
     meta = dict(mean=mean.tolist(), std=std.tolist(), input_size=list(data.train_images.shape[2:]), resize=None,
                 data=data.name)
     return Pipeline(train, test, val_loader, data.classes, meta)
