@@ -317,6 +317,10 @@ def test_report_only_reads_the_data_its_runs_were_trained_on(tmp_path, capsys):
     assert main(["reproduce", "responses", "--scale", "smoke", "--report-only", "--out", str(tmp_path),
                  "--data", "digits"]) == 2
     assert f"digits has classes ['0', '1', '2', '3', '4']..., {run} ['airplane'," in capsys.readouterr().err
+    # A report that measures nothing needs no data: the runs' weights name it.
+    folder.rename(tmp_path / "moved")
+    assert main(["reproduce", "degradation", "--scale", "smoke", "--report-only", "--out", str(tmp_path)]) == 0
+    assert f"- data: CIFAR-10 (`{folder}`)" in (tmp_path / "degradation.md").read_text()
 
 
 def test_a_run_configured_before_an_option_existed_is_reused(tmp_path, capsys):

@@ -12,6 +12,8 @@ import torch
 
 from ..data import load_data
 from ..hardware import cpu_info
+from ..models.weights import read_description
+from ..training.checkpoint import WEIGHTS
 from ..training.metrics import METRICS, read_metrics
 from ..training.trainer import RESULTS
 from .runner import results
@@ -26,8 +28,11 @@ def label(model: str) -> str:
     return model.replace("plain", "plain-").replace("resnet", "ResNet-")
 
 
-def data_label(spec: str) -> str:
-    name = load_data(spec).name
+def data_label(spec: str, run_dirs: Sequence[Path] = ()) -> str:
+    """The data set's name for a report: as a finished run's weights record it (so that a report
+    needs no copy of the data), else as ``spec`` loads."""
+    recorded = (read_description(d / WEIGHTS).get("data") for d in run_dirs if (d / WEIGHTS).is_file())
+    name = next((n for n in recorded if n), None) or load_data(spec).name
     return DATA_LABELS.get(name, name)
 
 
@@ -99,7 +104,7 @@ def header(title: str, scale: Scale, data: str, dirs: dict[str, list[Path]], com
         f"# {title}",
         "",
         f"- command: `{command}`",
-        f"- data: {data_label(data)} (`{data}`)",
+        f"- data: {data_label(data, run_dirs)} (`{data}`)",
         f"- {scale.describe()}; recipe `cifar` (paper Section 4.2) otherwise",
         *([f"- seeds: {seeds} runs of each network (seeds 0 to {seeds - 1}, which draw the initialization, the batch "
            "order and any subset); the tables give their mean ± standard deviation"] if seeds > 1 else []),
