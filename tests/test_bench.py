@@ -10,7 +10,8 @@ import torch
 import torchvision
 
 from resnets import create_model
-from resnets.bench import cpu_info, format_infer, format_step, format_train
+from resnets.bench import format_infer, format_step, format_train
+from resnets.hardware import cpu_info
 from resnets.training.step import training_step
 from resnets.cli import main
 from test_gpu_script import jpeg_folder_tarball  # tests/ is on the path, as for test_reference

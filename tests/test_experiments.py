@@ -1,7 +1,6 @@
 """Each experiment at smoke scale: its report and figures come from its runs' own metrics."""
 
 import json
-import re
 import sys
 
 import numpy as np

@@ -13,7 +13,6 @@ import pytest
 import torch
 from PIL import Image
 
-import resnets
 from resnets.cli import main
 from resnets.data import FolderData, folder_loaders, load_data
 from resnets.data import folders
@@ -391,6 +390,7 @@ def _binary_cifar(root, records: bytes):
     ("size", "is not a whole number of 3073-byte CIFAR records"),
     ("empty class", "Found no valid file for the classes b"),
     ("truncated state", "cannot read training state"),
+    ("foreign state", "is not a training state `resnets train` wrote: it has no model, optimizer, scheduler"),
 ])
 def test_corrupt_data_and_state_are_one_line_errors(tmp_path, capsys, case, message):
     if case == "labels":
@@ -409,11 +409,14 @@ def test_corrupt_data_and_state_are_one_line_errors(tmp_path, capsys, case, mess
         run = tmp_path / "run"
         assert main(["train", "--epochs", "2", "--out", str(run)]) == 0
         state = run / "checkpoints" / "last_state.pt"
-        state.write_bytes(state.read_bytes()[:1000])
+        if case == "truncated state":
+            state.write_bytes(state.read_bytes()[:1000])
+        else:  # the model's state_dict alone, where the trainer's state was
+            torch.save(torch.load(state, weights_only=True)["model"], state)
         (run / "results.json").unlink()
         argv = ["train", "--resume", str(run)]
         capsys.readouterr()
-    assert main([*argv, "--out", str(tmp_path / "out")] if case != "truncated state" else argv) == 2
+    assert main([*argv, "--out", str(tmp_path / "out")] if not case.endswith("state") else argv) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1 and "Traceback" not in err
 

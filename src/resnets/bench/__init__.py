@@ -32,9 +32,7 @@ Each returns, and ``--json`` prints, one JSON object:
 """
 
 from .infer import MODES, bench_infer, format_infer
-from ..hardware import cpu_info, native_bf16
 from .step import bench_step, format_step
 from .train import bench_train, format_train
 
-__all__ = ["MODES", "bench_infer", "bench_step", "bench_train", "cpu_info", "format_infer", "format_step", "format_train",
-           "native_bf16"]
+__all__ = ["MODES", "bench_infer", "bench_step", "bench_train", "format_infer", "format_step", "format_train"]

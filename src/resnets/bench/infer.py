@@ -12,11 +12,12 @@ from typing import Any, Callable, Optional
 import torch
 
 from ..errors import UserError, one_line
+from ..hardware import native_bf16
 from ..models import create_model, model_config, optimize_for_inference
 from ..models.export import export
 from ..models.summary import _giga, summarize
 from ..training.distributed import resolve_device
-from .measure import describe, format_columns, machine, matmul, median, native_bf16, number, percentile, timed
+from .measure import describe, format_columns, machine, matmul, median, number, percentile, timed
 
 MODES = ("torchvision-eager-fp32", "eager-fp32", "optimized-fp32", "optimized-bf16", "compiled-fp32", "compiled-bf16",
          "onnxruntime")

@@ -19,7 +19,6 @@ from ..hardware import auto_precision
 from ..models import create_model
 from ..models.summary import _giga, summarize
 from ..training.distributed import resolve_device
-from ..training.evaluate import autocast
 from ..training.step import GraphedStep, training_step
 from .measure import describe, format_columns, machine, median, number, timed
 

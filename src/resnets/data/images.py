@@ -12,10 +12,8 @@ animated file (GIF, APNG, WebP) only the first frame is decoded.
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Iterator, Optional, Sequence
 
 import numpy as np
@@ -113,14 +111,14 @@ def _converted(im: Image.Image, channels: int) -> Image.Image:
     if im.mode in WIDE_GRAY_MODES:  # 16 bits a pixel: keep the high byte, as torchvision's to_dtype(scale=True)
         im = Image.fromarray((np.asarray(im, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8), "L")
     if channels == 3 and im.mode in GRAY_MODES:
-        im = im.convert("L")  # 16-bit and float gray: to 8 bits first
+        im = im.convert("L")  # float and 1-bit gray (and with alpha): to 8 bits first
     return im.convert("L" if channels == 1 else "RGB")
 
 
 def _reason(error: BaseException) -> str:
-    """Why a file was refused, in a few words: no path of the decoder's C++ source."""
+    """Why a file was refused, in a few words."""
     if isinstance(error, UnidentifiedImageError):
         return "not a JPEG, PNG, GIF, BMP, TIFF, WebP or PPM image"
     if isinstance(error, OSError) and error.strerror:
         return error.strerror
-    return re.sub(r"^\w+, \S+:\d+, ", "", one_line(error))  # torchvision: "decode_jpeg, /…/x.cpp:171, message"
+    return one_line(error)

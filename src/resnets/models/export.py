@@ -15,10 +15,10 @@ from torch import nn
 
 from ..errors import UserError
 from .inference import fold_batch_norms
+from .weights import META_KEY  # also ONNX's metadata_props key, and the ExportedProgram's extra file META_KEY.json
 
 SUFFIXES = {"onnx": ".onnx", "exported-program": ".pt2"}  # each format and the extension that names it
 FORMATS = tuple(SUFFIXES)
-META_KEY = "resnets"  # ONNX metadata_props key, and the ExportedProgram's extra file "resnets.json"
 # torch.onnx's exporter (dynamo=True) builds opset 18 graphs; for an older opset it tries the onnx
 # version converter, which fails on these nets (no adapter for Pad) and keeps 18, with only a logged warning.
 OLDEST_OPSET = 18

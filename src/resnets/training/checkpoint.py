@@ -30,14 +30,22 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda tmp: torch.save(state, tmp))
 
 
+#: What the trainer's state holds (``Trainer.state_dict``): a file without one of them is not one.
+STATE_KEYS = ("model", "optimizer", "scheduler", "scaler", "epoch", "step", "elapsed", "warming_up", "rng")
+
+
 def load_state(path: Path) -> dict[str, Any]:
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise UserError(f"no training state at {path}: nothing to resume") from None
     except Exception as e:  # a truncated or foreign file: say which, in one line (torch's reason can be a bare number)
         raise UserError(f"cannot read training state {path} (truncated, or not a state `resnets train` wrote): "
                         f"{type(e).__name__}: {one_line(e)}") from None
+    missing = [k for k in STATE_KEYS if not isinstance(state, dict) or k not in state]
+    if missing:  # a state_dict, say, put in its place
+        raise UserError(f"{path} is not a training state `resnets train` wrote: it has no {', '.join(missing)}")
+    return state
 
 
 def checkpoint_file(path: str | os.PathLike) -> Path:

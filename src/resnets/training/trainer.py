@@ -22,7 +22,6 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import numpy as np
 import torch
-from safetensors.torch import load_file
 from torch import nn
 from tqdm import tqdm
 
@@ -435,8 +434,6 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
              callbacks: Sequence[Callable[[dict[str, Any]], None]], progress: Optional[bool]) -> Run:
     trainer = Trainer(config, ctx)
     if state is not None:
-        if "model" not in state:  # written before the state held the weights
-            state["model"] = load_file(run_dir / checkpoint.LAST_WEIGHTS)
         trainer.load_state_dict(state)
     elif config.weights:
         start_from(trainer.net, trainer.meta["model_config"], config)
