@@ -27,12 +27,13 @@ import torch
 from safetensors.torch import save_file
 
 import resnets
-from resnets.data import DeviceLoader, load_data
+from resnets.data import load_data
 from resnets.errors import UserError
 from resnets.models import ResNet
 from resnets.models.summary import summarize
 from resnets.models.weights import META_KEY, load_state_dict, read_description, read_weights
 from resnets.training import evaluate, load_model
+from resnets.training.evaluate import eval_batches
 from resnets.training.recipes import RECIPES, TrainConfig
 
 PACKAGE_FOLDER = Path(__file__).resolve().parents[1] / "src" / "resnets" / "models" / "pretrained"
@@ -101,9 +102,7 @@ def verify(path: Path, data: str, stated: float, test_subset: Optional[int]) -> 
     """Test accuracy of the weights file ``path`` on ``data``; refused 0.1 point below ``stated``."""
     model, meta = load_model(path)
     test = load_data(data, test_only=True).subset(None, test_subset)
-    batches = DeviceLoader(test.test_images, test.test_labels, 500, train=False,
-                           mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
-    accuracy = 1 - evaluate(model, batches)["top1_error"]
+    accuracy = 1 - evaluate(model, eval_batches(test, meta))["top1_error"]
     if accuracy < stated - 0.001:
         raise UserError(f"stored as {meta['storage']}, {meta['model']} measures {100 * accuracy:.2f}% on {data}, "
                         f"below the run's {100 * stated:.2f}%: not shipped (try --fp32)")

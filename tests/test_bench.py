@@ -168,6 +168,8 @@ def test_cpu_flags_are_read_from_cpuinfo(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["bench", "train", "--data", "digits"], "bench train needs an image folder (or a tarball of one)"),
     (["bench", "infer", "--matmul-size", "0"], "--matmul-size must be at least 1, got 0"),  # was taken as the default
+    (["bench", "step", "--rounds", "0"], "--rounds must be at least 1, got 0"),
+    (["bench", "train", "--data", "digits", "--workers", "-1"], "--workers must be at least 0, got -1"),
 ])
 def test_bench_refuses_in_one_line(argv, message, capsys):
     assert main(argv) == 2

@@ -21,12 +21,13 @@ import resnets
 import resnets.cli.train
 from resnets.cli import main
 from resnets.cli.main import build_parser
-from resnets.data import DeviceLoader, load_data
+from resnets.data import load_data
 from resnets.experiments.responses import response_stds
 from resnets.errors import UserError
 from resnets.models import Preprocess, pretrained
 from resnets.models.weights import read_description
 from resnets.training import load_pretrained, make_config, train
+from resnets.training.evaluate import eval_batches
 
 ROOT = Path(__file__).resolve().parents[1]
 JPEG_COPY = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
@@ -115,9 +116,7 @@ def test_shipped_weights_show_fig7s_orderings():
     mean = {}
     for model in {m for pair in pairs for m in pair}:
         meta = resnets.get_weights(model, "cifar10").meta
-        batches = DeviceLoader(test.test_images, test.test_labels, 500, train=False,
-                               mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
-        stds = response_stds(resnets.create_model(model, weights="cifar10"), batches)
+        stds = response_stds(resnets.create_model(model, weights="cifar10"), eval_batches(test, meta))
         mean[model] = sum(stds) / len(stds)
     for smaller, larger in pairs:
         assert mean[smaller] < mean[larger], mean

@@ -11,7 +11,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from ..errors import UserError, one_line
+from ..errors import UserError, check_at_least, one_line
 from ..hardware import native_bf16
 from ..models import create_model, model_config, optimize_for_inference
 from ..models.export import export
@@ -43,10 +43,8 @@ def bench_infer(model: str = "resnet50", resolution: int = 224, batch_size: int 
     mode runs): the peak that each mode's GFLOP/s is a fraction of. Returns the JSON object that
     :mod:`resnets.bench` describes.
     """
-    for option, value in (("resolution", resolution), ("batch-size", batch_size), ("rounds", rounds), ("calls", calls),
-                          ("warmup", warmup), ("matmul-size", matmul_size or 1)):
-        if value < 1:
-            raise UserError(f"--{option} must be at least 1, got {value}")
+    check_at_least(1, resolution=resolution, batch_size=batch_size, rounds=rounds, calls=calls, warmup=warmup,
+                   matmul_size=matmul_size)
     unknown = sorted(set(modes or ()) - set(MODES))
     if unknown:
         raise UserError(f"unknown mode {', '.join(unknown)}; valid: {', '.join(MODES)}")

@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 import torch.nn.functional as F
 
-from ..errors import UserError, one_line
+from ..errors import check_at_least, one_line
 from ..hardware import auto_precision
 from ..models import create_model
 from ..models.summary import _giga, summarize
@@ -38,10 +38,7 @@ def bench_step(model: str = "resnet50", resolution: int = 224, batch_size: int =
     """Time ``steps`` training steps of each mode per round, for ``rounds`` rounds with the order
     rotating, after ``warmup`` untimed steps (torch.compile compiles in them); images/s is the
     batch size over the median step. Returns the JSON object that :mod:`resnets.bench` describes."""
-    for option, value in (("resolution", resolution), ("batch-size", batch_size), ("rounds", rounds), ("steps", steps),
-                          ("warmup", warmup)):
-        if value < 1:
-            raise UserError(f"--{option} must be at least 1, got {value}")
+    check_at_least(1, resolution=resolution, batch_size=batch_size, rounds=rounds, steps=steps, warmup=warmup)
     dev = resolve_device(device)
     notes: list[str] = []
     g = torch.Generator().manual_seed(0)

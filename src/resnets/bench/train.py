@@ -21,7 +21,7 @@ from ..data import ArrayData, channel_stats, load_data
 from ..data.archives import extract, is_archive
 from ..data.cache import cache_root
 from ..data.folders import find_splits
-from ..errors import UserError
+from ..errors import UserError, check_at_least
 from ..models import create_model
 from ..training.distributed import Context, resolve_device
 from ..training.evaluate import evaluate
@@ -42,8 +42,10 @@ def bench_train(data: str, model: str = "resnet20", iterations: int = 400, batch
     torchvision pipeline, then evaluate each on the test split. images/s counts the training steps
     (data loading included, evaluation not). Returns the JSON object :mod:`resnets.bench` describes.
     """
-    if iterations < 1 or batch_size < 1 or workers < 0 or lr <= 0:
-        raise UserError("need --iterations >= 1, --batch-size >= 1, --workers >= 0 and --lr > 0")
+    check_at_least(1, iterations=iterations, batch_size=batch_size)
+    check_at_least(0, workers=workers)
+    if not lr > 0:
+        raise UserError(f"--lr must be above 0, got {lr}")
     dev = resolve_device(device)
     train_dir, test_dir = image_folder(data)
     arrays = load_data(data)

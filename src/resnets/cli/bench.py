@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Callable
 
 from ..bench import MODES, bench_infer, bench_step, bench_train, format_infer, format_step, format_train
-from ..errors import check_at_least
 from ..models import list_models
 from ..training.distributed import DEVICE_HELP
 
@@ -98,7 +97,6 @@ def report(args: argparse.Namespace, result: dict, table: Callable[[dict], str])
 
 
 def run_infer(args: argparse.Namespace) -> None:
-    check_at_least(1, matmul_size=args.matmul_size)
     report(args, bench_infer(args.model, args.resolution, args.batch_size, args.rounds, args.calls, args.warmup,
                              args.matmul_size, args.device, args.modes), format_infer)
 

@@ -12,12 +12,12 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..data import PAPER_SCALES, ArrayData, DeviceLoader, folder_loaders, load_data
+from ..data import PAPER_SCALES, ArrayData, folder_loaders, load_data
 from ..errors import UserError, check_at_least
 from ..models import ResNet, optimize_for_inference
 from ..training import evaluate, load_model, load_pretrained
 from ..training.distributed import DEVICE_HELP, Context, resolve_device
-from ..training.evaluate import check_fits
+from ..training.evaluate import check_fits, eval_batches
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 
@@ -107,20 +107,19 @@ def run(args: argparse.Namespace) -> None:
     # that pipeline, even on a folder small and uniform enough to be held in memory.
     data = load_data(args.data, skip_bad_images=args.skip_bad_images, test_only=True, stream=meta.get("resize") is not None)
     check_fits(data, args.data, meta, "the model")
-    mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
     if isinstance(data, ArrayData):
         if args.ten_crop or args.scales:
             raise UserError(f"--{'ten-crop' if args.ten_crop else 'scales'} applies to image folders streamed from disk; "
                             f"{args.data} is held in memory, its images all of one size")
         if args.test_subset is not None:
             data = data.subset(None, args.test_subset)
-        batches = DeviceLoader(data.test_images, data.test_labels, args.batch_size, train=False, device=ctx.device,
-                               mean=mean, std=std)
+        batches = eval_batches(data, meta, args.batch_size, ctx.device)
     elif args.test_subset is not None:
         raise UserError("--test-subset applies to array data sets (CIFAR, digits, small image folders)")
     else:  # the model's own crop, resize and normalization (torchvision's V2 weights: resize 232)
         batches = folder_loaders(data, args.batch_size, args.workers, train_size=meta["input_size"][0],
-                                 ten_crop=args.ten_crop, mean=mean.flatten().tolist(), std=std.flatten().tolist(),
+                                 ten_crop=args.ten_crop, mean=torch.tensor(meta["mean"]).flatten().tolist(),
+                                 std=torch.tensor(meta["std"]).flatten().tolist(),
                                  test_resize=meta.get("resize"), scales=scales(args.scales, meta["input_size"][0])).test
     result = evaluate(model, tqdm(batches, desc="evaluating", unit="batch", disable=not sys.stderr.isatty()), ctx)
     if args.json:

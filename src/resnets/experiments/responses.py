@@ -13,9 +13,9 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..data import DeviceLoader, load_data
+from ..data import load_data
 from ..training import load_model
-from ..training.evaluate import check_fits
+from ..training.evaluate import check_fits, eval_batches
 from ..training.plots import pyplot
 from .report import cell, done, header, label, progress, table
 from .runner import Spec, spec
@@ -77,9 +77,7 @@ def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, lis
     for run_dir in tqdm(finished, desc="measuring layer responses", unit="net", disable=not sys.stderr.isatty()):
         model, meta = load_model(run_dir)
         check_fits(test, data, meta, str(run_dir))
-        batches = DeviceLoader(test.test_images, test.test_labels, 500, train=False,
-                               mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
-        run_stds[run_dir] = response_stds(model, batches)
+        run_stds[run_dir] = response_stds(model, eval_batches(test, meta))
     stds = {m: [mean(layer) for layer in zip(*(run_stds[d] for d in done(dirs[m])))]  # layer by layer, over the seeds
             for m in models(scale) if done(dirs[m])}
 

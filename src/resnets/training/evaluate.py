@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from ..data import ArrayData, FolderData
+from ..data import ArrayData, DeviceLoader, FolderData
 from ..data.images import UnreadableImage, read_image
 from ..errors import UserError
 from ..models import Preprocess
@@ -32,6 +32,13 @@ def errors(logits: torch.Tensor, y: torch.Tensor, k: int = 5) -> tuple[torch.Ten
     top = logits.topk(min(k, logits.shape[1]), dim=1).indices
     hit = top == y[:, None]
     return (~hit[:, 0]).sum(), (~hit.any(dim=1)).sum()
+
+
+def eval_batches(data: ArrayData, meta: dict[str, Any], batch_size: int = 500,
+                 device: Optional[torch.device] = None) -> DeviceLoader:
+    """``data``'s test split in batches, normalized as the model that ``meta`` describes expects."""
+    return DeviceLoader(data.test_images, data.test_labels, batch_size, train=False, device=device,
+                        mean=torch.tensor(meta["mean"]), std=torch.tensor(meta["std"]))
 
 
 def check_fits(data: ArrayData | FolderData, spec: str, meta: dict[str, Any], model_name: str) -> None:
