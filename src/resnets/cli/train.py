@@ -6,7 +6,7 @@ import argparse
 
 from ..models import SHORTCUTS, list_models
 from ..training.distributed import DEVICE_HELP
-from ..training.recipes import RECIPES, TrainConfig, make_config
+from ..training.recipes import NORMALIZATIONS, PRECISIONS, RECIPES, SCHEDULES, TrainConfig, is_milestone, make_config
 from ..training.trainer import train
 
 
@@ -21,10 +21,8 @@ def shortcut(value: str):
 def milestone(value: str) -> float:
     """An iteration (a whole number), or a fraction of the run between 0 and 1."""
     number = float(value)
-    if number >= 1 and number == int(number):
-        return int(number)
-    if 0 < number < 1:
-        return number
+    if is_milestone(number):
+        return int(number) if number >= 1 else number
     raise argparse.ArgumentTypeError(f"invalid milestone {value!r}: an iteration (a whole number) or a fraction between 0 and 1")
 
 
@@ -63,14 +61,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     opt.add_argument("--momentum", type=float, metavar="M", help="SGD momentum")
     opt.add_argument("--weight-decay", type=float, metavar="WD", help="L2 weight decay")
     opt.add_argument("--label-smoothing", type=float, metavar="EPS", help="label smoothing of the loss")
-    opt.add_argument("--schedule", choices=["step", "onecycle", "cosine", "plateau"], help="learning-rate schedule")
+    opt.add_argument("--schedule", choices=SCHEDULES, help="learning-rate schedule")
     opt.add_argument("--milestones", type=milestone, nargs="+", metavar="STEP",
                      help="iterations at which a step schedule divides lr by 10, or fractions of the run (0.5 0.75); "
                      "default: the recipe's, in proportion when --epochs or --iterations changes the run's length")
     opt.add_argument("--validation", type=int, metavar="N", help="hold N training images out for validation (paper: 5000)")
     opt.add_argument("--train-subset", type=int, metavar="N", help="train on a seeded subset of N images")
     opt.add_argument("--test-subset", type=int, metavar="N", help="test on a seeded subset of N images")
-    opt.add_argument("--normalize", choices=["pixel", "channel"], help="per-pixel mean (paper) or per-channel mean/std, for array data sets")
+    opt.add_argument("--normalize", choices=NORMALIZATIONS, help="per-pixel mean (paper) or per-channel mean/std, for array data sets")
     opt.add_argument("--no-augment", dest="augment", action="store_false", default=None, help="no data augmentation")
     opt.add_argument("--ten-crop", action="store_true", default=None, help="10-crop testing (image folders)")
     opt.add_argument("--skip-bad-images", action="store_true", default=None,
@@ -79,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     machine = p.add_argument_group("machine")
     machine.add_argument("--device", default=None, help=DEVICE_HELP)
-    machine.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], help="autocast precision (auto: bf16 where it is native: CUDA GPUs, CPUs with AVX512-BF16 or AMX; else fp32)")
+    machine.add_argument("--precision", choices=PRECISIONS, help="autocast precision (auto: bf16 where it is native: CUDA GPUs, CPUs with AVX512-BF16 or AMX; else fp32)")
     machine.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="channels_last memory format")
     machine.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                          help="torch.compile the model (CUDA graphs on a GPU); the fast recipe compiles runs of "

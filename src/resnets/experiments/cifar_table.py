@@ -6,8 +6,9 @@ from pathlib import Path
 from statistics import mean
 
 from ..models import create_model
-from .report import cell, done, header, pct, table
-from .runner import Spec, results, spec
+from ..models.summary import num_params
+from .report import cell, done, final_test_error, header, pct, table
+from .runner import Spec, spec
 from .scales import Scale
 
 PARTIAL_REPORT = True  # unfinished runs are reported as such (``--report-only``)
@@ -29,14 +30,13 @@ def specs(scale: Scale) -> list[Spec]:
 
 def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, list[Path]]) -> Path:
     names = models(scale)
-    test_error = lambda d: results(d)["test_error"]
     rows = []
     for m in names:
         layers, paper_params, paper_error = PAPER[m]
-        params = sum(p.numel() for p in create_model(m).parameters())
-        rows.append((m, layers, f"{params / 1e6:.2f}M", paper_params, cell(dirs[m], test_error, scale), paper_error))
+        params = num_params(create_model(m))
+        rows.append((m, layers, f"{params / 1e6:.2f}M", paper_params, cell(dirs[m], final_test_error, scale), paper_error))
     measured = [m for m in names[:4] if done(dirs[m])]
-    errors = [mean(map(test_error, done(dirs[m]))) for m in measured]  # over the seeds
+    errors = [mean(map(final_test_error, done(dirs[m]))) for m in measured]  # over the seeds
     trend = all(a >= b for a, b in zip(errors, errors[1:]))
     text = "\n".join([
         header("CIFAR-10 classification error (paper Table 6)", scale, data, dirs, command),

@@ -36,6 +36,11 @@ def data_label(spec: str, run_dirs: Sequence[Path] = ()) -> str:
     return DATA_LABELS.get(name, name)
 
 
+def final_test_error(run_dir: Path) -> float:
+    """A finished run's final test error."""
+    return results(run_dir)["test_error"]
+
+
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

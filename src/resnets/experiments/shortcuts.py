@@ -7,8 +7,9 @@ from pathlib import Path
 from statistics import mean
 
 from ..models import create_model
-from .report import cell, header, table
-from .runner import Spec, results, spec
+from ..models.summary import num_params
+from .report import cell, final_test_error, header, table
+from .runner import Spec, spec
 from .scales import Scale
 
 # Table 3, ImageNet validation top-1 error (%), 10-crop: plain-34 and ResNet-34 A/B/C.
@@ -25,12 +26,11 @@ def specs(scale: Scale) -> list[Spec]:
 
 def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, list[Path]]) -> Path:
     runs = specs(scale)
-    test_error = lambda d: results(d)["test_error"]
     rows = []
     for s, option in zip(runs, OPTIONS):
-        params = sum(p.numel() for p in create_model(s.model, **s.overrides).parameters())
-        rows.append((s.key, option or "none (plain)", f"{params:,}", cell(dirs[s.key], test_error, scale), PAPER_TOP1[option]))
-    error = {o: mean(map(test_error, dirs[s.key])) for s, o in zip(runs, OPTIONS)}  # over the seeds
+        params = num_params(create_model(s.model, **s.overrides))
+        rows.append((s.key, option or "none (plain)", f"{params:,}", cell(dirs[s.key], final_test_error, scale), PAPER_TOP1[option]))
+    error = {o: mean(map(final_test_error, dirs[s.key])) for s, o in zip(runs, OPTIONS)}  # over the seeds
     order = "C <= B <= A < plain" if error["C"] <= error["B"] <= error["A"] < error[None] else "not C <= B <= A < plain"
     text = "\n".join([
         header(f"Shortcut options A, B, C on ResNet-{DEPTH} (paper Table 3)", scale, data, dirs, command),

@@ -22,7 +22,8 @@ class Row:
     mult_adds: int
 
 
-def _params(*modules: nn.Module) -> int:
+def num_params(*modules: nn.Module) -> int:
+    """The parameters of ``modules`` (their buffers, such as batch norm statistics, not counted)."""
     return sum(p.numel() for m in modules for p in m.parameters())
 
 
@@ -59,13 +60,13 @@ def summarize(model: ResNet, input_size: tuple[int, int] = (224, 224)) -> list[R
     stem = f"{c.kernel_size[0]}x{c.kernel_size[1]}, {c.out_channels}, stride {c.stride[0]}"
     if isinstance(model.maxpool, nn.MaxPool2d):
         stem += "; 3x3 max pool, stride 2"
-    rows = [Row("conv1", shapes["conv1"], stem, _params(model.conv1, model.bn1), mult_adds("conv1"))]
+    rows = [Row("conv1", shapes["conv1"], stem, num_params(model.conv1, model.bn1), mult_adds("conv1"))]
     for name, stage in zip(model.stage_names, model.stages):
         layout = f"{_block_layout(stage[0])} x {len(stage)}"
-        rows.append(Row(name, shapes[name], layout, _params(stage), mult_adds(name)))
+        rows.append(Row(name, shapes[name], layout, num_params(stage), mult_adds(name)))
     head = f"average pool, {model.num_classes}-d fc" if model.num_classes else "average pool (headless)"
-    rows.append(Row("fc", shapes["fc"], head, _params(model.fc), mult_adds("fc")))
-    rows.append(Row("total", shapes["fc"], "", _params(model), flops.get("Global", 0) // 2))
+    rows.append(Row("fc", shapes["fc"], head, num_params(model.fc), mult_adds("fc")))
+    rows.append(Row("total", shapes["fc"], "", num_params(model), flops.get("Global", 0) // 2))
     return rows
 
 

@@ -13,6 +13,17 @@ from typing import Any, Literal, Optional, Union
 from ..errors import UserError, check_at_least
 
 
+# The values the choice fields take (TrainConfig's Literal types), for the command line and validate().
+SCHEDULES = ("step", "onecycle", "cosine", "plateau")
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+NORMALIZATIONS = ("pixel", "channel")
+
+
+def is_milestone(value: float) -> bool:
+    """An iteration (a whole number from 1), or a fraction of the run between 0 and 1."""
+    return 0 < value < 1 or (value >= 1 and value == int(value))
+
+
 @dataclass
 class TrainConfig:
     # What to train, on what.
@@ -139,7 +150,7 @@ def validate(config: TrainConfig) -> None:
     if not (0 < config.lr < math.inf and 0 <= config.weight_decay < math.inf and 0 <= config.momentum < 1):
         raise UserError(f"need 0 < lr, 0 <= weight decay and 0 <= momentum < 1, all finite; got lr {config.lr}, "
                         f"weight decay {config.weight_decay}, momentum {config.momentum}")
-    if not all(0 < m < 1 or (m >= 1 and m == int(m)) for m in config.milestones):
+    if not all(map(is_milestone, config.milestones)):
         raise UserError(f"milestones are iterations (whole numbers) or fractions of the run between 0 and 1, "
                         f"got {' '.join(map(str, config.milestones))}")
     if list(config.milestones) != sorted(set(config.milestones)):
@@ -147,11 +158,9 @@ def validate(config: TrainConfig) -> None:
     if not 0 <= config.label_smoothing < 1:
         raise UserError(f"--label-smoothing must be in [0, 1), got {config.label_smoothing}")
     check_at_least(0, validation=config.validation, workers=config.workers)
-    if config.schedule not in ("step", "onecycle", "cosine", "plateau"):
-        raise UserError(f"unknown schedule {config.schedule!r}; valid: step, onecycle, cosine, plateau")
-    if config.precision not in ("fp32", "bf16", "fp16", "auto"):
-        raise UserError(f"unknown precision {config.precision!r}; valid: fp32, bf16, fp16, auto")
+    for name, valid in (("schedule", SCHEDULES), ("precision", PRECISIONS), ("normalize", NORMALIZATIONS)):
+        if getattr(config, name) not in valid:
+            raise UserError(f"unknown {name} {getattr(config, name)!r}; valid: {', '.join(valid)}")
     if config.compile not in (True, False, "auto"):
         raise UserError(f"compile must be true, false or \"auto\", got {config.compile!r}")
-    if config.normalize not in ("pixel", "channel"):
-        raise UserError(f"unknown normalization {config.normalize!r}; valid: pixel, channel")
+
