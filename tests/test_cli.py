@@ -46,6 +46,10 @@ def test_summary_prints_table_1(capsys):
     assert main(["summary", "resnet34", "--input-size", "224"]) == 0
     out = capsys.readouterr().out
     assert "layer4" in out and "7x7, 512" in out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith(("conv1 ", "layer1 "))}
+    # Table 1's rows: conv1 is 112x112 after its stride-2 7x7; conv2_x (layer1) begins with the max pool.
+    assert "112x112, 64" in rows["conv1"] and "max pool" not in rows["conv1"]
+    assert "56x56, 64" in rows["layer1"] and "3x3 max pool, stride 2; [3x3, 64; 3x3, 64] x 3" in rows["layer1"]
     assert "21,797,672" in out and "3.6" in out  # torchvision's parameter count; the paper's 3.6 G
 
 

@@ -215,7 +215,8 @@ def test_summary_counts_a_model_wherever_it_lives():
 def test_summary_rows():
     rows = summarize(create_model("resnet50"))
     assert [r.name for r in rows] == ["conv1", "layer1", "layer2", "layer3", "layer4", "fc", "total"]
-    assert [r.output_size for r in rows[:5]] == [(64, 56, 56), (256, 56, 56), (512, 28, 28), (1024, 14, 14), (2048, 7, 7)]
+    # Table 1's "output size": conv1 112x112, conv2_x (after the max pool) 56x56, ...
+    assert [r.output_size for r in rows[:5]] == [(64, 112, 112), (256, 56, 56), (512, 28, 28), (1024, 14, 14), (2048, 7, 7)]
     assert sum(r.params for r in rows[:-1]) == rows[-1].params == TORCHVISION_PARAMS["resnet50"]
     assert sum(r.mult_adds for r in rows[:-1]) == rows[-1].mult_adds
 

@@ -35,7 +35,7 @@ def _block_layout(block: nn.Module) -> str:
 def summarize(model: ResNet, input_size: tuple[int, int] = (224, 224)) -> list[Row]:
     """Rows for the stem, each stage, the head and the total, for one image of ``input_size``."""
     shapes: dict[str, tuple[int, ...]] = {}
-    probes = {"conv1": model.maxpool, **{n: s for n, s in zip(model.stage_names, model.stages)}, "fc": model.fc}
+    probes = {"conv1": model.bn1, **{n: s for n, s in zip(model.stage_names, model.stages)}, "fc": model.fc}
     hooks = [
         m.register_forward_hook(lambda mod, inp, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:])))
         for name, m in probes.items()
@@ -58,11 +58,11 @@ def summarize(model: ResNet, input_size: tuple[int, int] = (224, 224)) -> list[R
 
     c = model.conv1
     stem = f"{c.kernel_size[0]}x{c.kernel_size[1]}, {c.out_channels}, stride {c.stride[0]}"
-    if isinstance(model.maxpool, nn.MaxPool2d):
-        stem += "; 3x3 max pool, stride 2"
     rows = [Row("conv1", shapes["conv1"], stem, num_params(model.conv1, model.bn1), mult_adds("conv1"))]
-    for name, stage in zip(model.stage_names, model.stages):
+    for i, (name, stage) in enumerate(zip(model.stage_names, model.stages)):
         layout = f"{_block_layout(stage[0])} x {len(stage)}"
+        if i == 0 and isinstance(model.maxpool, nn.MaxPool2d):  # Table 1 puts the stem's pool in conv2_x
+            layout = f"3x3 max pool, stride 2; {layout}"
         rows.append(Row(name, shapes[name], layout, num_params(stage), mult_adds(name)))
     head = f"average pool, {model.num_classes}-d fc" if model.num_classes else "average pool (headless)"
     rows.append(Row("fc", shapes["fc"], head, num_params(model.fc), mult_adds("fc")))
