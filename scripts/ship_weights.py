@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shlex
 import sys
 from pathlib import Path
@@ -34,7 +33,10 @@ from resnets.models.summary import summarize
 from resnets.models.weights import META_KEY, load_state_dict, read_description, read_weights
 from resnets.training import evaluate, load_model
 from resnets.training.evaluate import eval_batches
+from resnets.files import atomic_write
+from resnets.training.checkpoint import WEIGHTS
 from resnets.training.recipes import RECIPES, TrainConfig
+from resnets.training.trainer import CONFIG, RESULTS
 
 PACKAGE_FOLDER = Path(__file__).resolve().parents[1] / "src" / "resnets" / "models" / "pretrained"
 # TrainConfig fields that `resnets train` has no option for: only a recipe sets them.
@@ -80,13 +82,13 @@ def size(meta: dict[str, Any]) -> dict[str, Any]:
 
 def describe(run_dir: Path, command: Optional[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """The run's final weights and their description: the checkpoint's, plus provenance and results."""
-    files = {name: run_dir / name for name in ("model.safetensors", "config.json", "results.json")}
+    files = {name: run_dir / name for name in (WEIGHTS, CONFIG, RESULTS)}
     missing = [name for name, path in files.items() if not path.is_file()]
     if missing:
         raise UserError(f"{run_dir} is not a finished run: it has no {', '.join(missing)}")
-    state, meta = read_weights(files["model.safetensors"], kind="checkpoint")
-    config = json.loads(files["config.json"].read_text())
-    results = json.loads(files["results.json"].read_text())
+    state, meta = read_weights(files[WEIGHTS], kind="checkpoint")
+    config = json.loads(files[CONFIG].read_text())
+    results = json.loads(files[RESULTS].read_text())
     return state, {
         **meta,  # model, model_config, classes, mean, std, input_size, resize, data (the data set's name)
         "test_top1": results["test_top1"], "test_top5": results["test_top5"],
@@ -122,16 +124,14 @@ def ship(run_dir: Path, out: Path, name: Optional[str], fp32: bool, command: Opt
     meta["weights"] = name or meta["data"].split("-")[0]
     load_state_dict(ResNet(**meta["model_config"]), state, run_dir)  # they load, strictly
     path = out / f"{meta['weights']}-{meta['model']}.safetensors"
-    tmp = out / f".{path.name}"
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(state, tmp, metadata={META_KEY: json.dumps(meta)})
-    try:
+
+    def write(tmp: str) -> None:  # measured before it replaces anything: a refusal leaves the shipped file as it was
+        save_file(state, tmp, metadata={META_KEY: json.dumps(meta)})
         if verify_data:
-            accuracy = verify(tmp, verify_data, meta["test_top1"], meta["config"]["test_subset"])
+            accuracy = verify(Path(tmp), verify_data, meta["test_top1"], meta["config"]["test_subset"])
             print(f"  verified: {100 * accuracy:.2f}% on {verify_data}")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(path, write)
     return path
 
 

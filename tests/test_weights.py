@@ -331,5 +331,12 @@ def test_ship_weights_from_a_run(ship_weights, tmp_path, monkeypatch, capsys):
     assert main(["predict", "--model", "resnet20", "--weights", "digits", str(image), "--top", "1"]) == 0
     assert capsys.readouterr().out.startswith(f"{image}: ")
 
+    # Weights that lose accuracy in half precision are refused, and leave the shipped file as it was.
+    before = path.read_bytes()
+    monkeypatch.setattr(ship_weights, "verify", lambda *args: (_ for _ in ()).throw(UserError("measures less")))
+    assert ship_weights.main([str(run.dir), "--out", str(tmp_path / "pretrained"), "--verify", "digits"]) == 2
+    assert "measures less" in capsys.readouterr().err
+    assert path.read_bytes() == before and [p.name for p in (tmp_path / "pretrained").iterdir()] == [path.name]
+
     assert ship_weights.main([str(tmp_path)]) == 2  # not a run
     assert "is not a finished run" in capsys.readouterr().err

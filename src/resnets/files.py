@@ -25,7 +25,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     run's weights are as readable to a team on a shared machine as its metrics."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)  # a reader that goes by suffix reads it
     os.close(fd)
     try:
         write(tmp)
