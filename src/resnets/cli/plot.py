@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..training.metrics import windows_table
-from ..training.plots import plot_runs
+from ..training.plots import CURVES, plot_runs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,4 +31,4 @@ def run(args: argparse.Namespace) -> None:
             raise ValueError(f"--windows must be positive and increasing, got {' '.join(map(str, args.windows))}")
         print(windows_table(args.runs, args.labels or [Path(r).name for r in args.runs], bounds))
     if args.out or not args.windows:
-        print(f"wrote {plot_runs(args.runs, args.out or 'curves.png', args.labels, args.title)}")
+        print(f"wrote {plot_runs(args.runs, args.out or CURVES, args.labels, args.title)}")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from ..models import SHORTCUTS, list_models
 from ..training.distributed import DEVICE_HELP
 from ..training.recipes import NORMALIZATIONS, PRECISIONS, RECIPES, SCHEDULES, TrainConfig, is_milestone, make_config
-from ..training.trainer import train
+from ..training.trainer import COMPILE_MIN_STEPS, train
 
 
 def shortcut(value: str):
@@ -81,24 +82,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     machine.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None, help="channels_last memory format")
     machine.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
                          help="torch.compile the model (CUDA graphs on a GPU); the fast recipe compiles runs of "
-                         "2,000 steps or more where a compiler is available")
+                         f"{COMPILE_MIN_STEPS:,} steps or more where a compiler is available")
     machine.add_argument("--sync-bn", action="store_true", default=None, help="SyncBatchNorm across processes")
     machine.add_argument("--workers", type=int, metavar="N", help="data loading workers (image folders)")
     machine.add_argument("--seed", type=int, metavar="N", default=None, help="seed of the weights, shuffling and augmentation (default: 0)")
     p.set_defaults(run=run)
 
 
-OVERRIDES = ("epochs", "iterations", "batch_size", "lr", "momentum", "weight_decay", "label_smoothing", "schedule",
-             "milestones", "validation", "train_subset", "test_subset", "normalize", "augment", "ten_crop", "device",
-             "precision", "channels_last", "compile", "sync_bn", "workers", "seed", "out", "model", "data",
-             "skip_bad_images", "weights")
 
 
 def run(args: argparse.Namespace) -> None:
     model_overrides = {k: getattr(args, k) for k in ("zero_init_residual", "stride_in_1x1") if getattr(args, k)}
     if hasattr(args, "shortcut"):
         model_overrides["shortcut"] = args.shortcut
-    options = {k: getattr(args, k) for k in OVERRIDES}
+    # The TrainConfig fields that have an option (the recipe and the model's options go their own ways).
+    options = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)
+               if f.name not in ("recipe", "model_overrides") and hasattr(args, f.name)}
     if args.resume:
         given = {k: v for k, v in {**options, "recipe": args.recipe}.items() if v is not None} | model_overrides
         train(None, resume=args.resume, changes=given)

@@ -41,9 +41,12 @@ def draw_runs(ax, run_dirs: Sequence[str | Path], labels: Optional[Sequence[str]
         ax.set_title(title)
 
 
+CURVES = "curves.png"  # a run's figure, in its directory; plot_runs' name in a folder
+
+
 def plot_runs(run_dirs: Sequence[str | Path], path: str | Path, labels: Optional[Sequence[str]] = None, title: str = "") -> Path:
     """Several runs on one figure, saved as a PNG at ``path`` (in a folder: its ``curves.png``)."""
-    path = Path(path) / "curves.png" if Path(path).is_dir() else Path(path)
+    path = Path(path) / CURVES if Path(path).is_dir() else Path(path)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     draw_runs(ax, run_dirs, labels, title)

@@ -35,13 +35,12 @@ from . import checkpoint
 from .distributed import Context, all_reduce_sum, barrier, setup
 from .evaluate import evaluate
 from .metrics import MetricsLog, read_metrics, spans
-from .plots import plot_runs
+from .plots import CURVES, plot_runs
 from .recipes import MACHINE_FIELDS, TrainConfig, validate
 from .step import GraphedStep, count, training_step
 
 CONFIG = "config.json"
 RESULTS = "results.json"
-CURVES = "curves.png"
 
 
 class Diverged(RuntimeError):
