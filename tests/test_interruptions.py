@@ -16,7 +16,8 @@ from torchvision.io import write_png
 
 from resnets.cli import main
 from resnets.training import make_config, train
-from resnets.training.trainer import Trainer, one_cycle
+from resnets.training.schedules import one_cycle
+from resnets.training.trainer import Trainer
 
 from test_training import small
 
@@ -158,13 +159,13 @@ def test_bad_input_leaves_no_run_directory(tmp_path, capsys):
 # given number of training steps.
 DRIVER = r"""
 import os, signal, sys
-import resnets.files, resnets.training.checkpoint as checkpoint, resnets.training.trainer as trainer
+import resnets.files, resnets.training.checkpoint as checkpoint, resnets.training.pipeline as pipeline
 from resnets.cli import main
 
 moment, epoch = sys.argv[1], int(sys.argv[2])
 die = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
 if moment == "loading":
-    trainer.load_data = die
+    pipeline.load_data = die
 if moment == "step":
     import torch
     real_step, steps = torch.optim.SGD.step, []

@@ -25,7 +25,9 @@ from resnets.training.recipes import RECIPES
 from resnets.hardware import can_compile, device_name
 from resnets.errors import UserError
 from resnets.training.distributed import Context, resolve_device
-from resnets.training.trainer import COMPILE_MIN_STEPS, build_pipeline, compiles, make_scheduler
+from resnets.training.pipeline import build_pipeline
+from resnets.training.schedules import make_scheduler
+from resnets.training.trainer import COMPILE_MIN_STEPS, compiles
 import resnets.training.trainer as trainer_module
 
 

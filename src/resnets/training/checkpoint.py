@@ -1,13 +1,16 @@
 """Checkpoints: weights as safetensors (with what inference needs in their metadata) and the
-training state as a file that ``torch.load(weights_only=True)`` reads; both written atomically."""
+training state as a file that ``torch.load(weights_only=True)`` reads, both written atomically;
+and the random number generators' state that the training state holds."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -115,3 +118,29 @@ def check_description(model: ResNet, meta: dict[str, Any], source: object) -> No
         problems.append(f"an input size of {size!r}")
     if problems:
         raise UserError(f"{source}: its metadata does not fit its network: {'; '.join(problems)}")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, numpy's and torch's generators: a run's weights, shuffling and augmentation."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every random number generator's state, as tensors (so ``weights_only`` loading reads them)."""
+    _, keys, pos, _, _ = np.random.get_state()
+    state = {"torch": torch.get_rng_state(), "numpy": torch.from_numpy(keys.astype(np.int64)),
+             "numpy_pos": torch.tensor(pos), "python": torch.tensor(random.getstate()[1], dtype=torch.int64)}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` saved (a CUDA state only where there is a GPU)."""
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), int(state["numpy_pos"]), 0, 0.0))
+    random.setstate((3, tuple(state["python"].tolist()), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda"]))

@@ -10,7 +10,6 @@ import dataclasses
 import json
 import math
 import os
-import random
 import shutil
 import sys
 import time
@@ -20,12 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence, Union
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm import tqdm
 
-from ..data import DeviceLoader, FolderData, channel_stats, folder_loaders, load_data, pixel_mean
 from ..errors import UserError
 from ..files import atomic_write
 from ..hardware import auto_precision, can_compile, device_name, native_bf16
@@ -35,8 +32,10 @@ from . import checkpoint
 from .distributed import Context, all_reduce_sum, barrier, setup
 from .evaluate import evaluate
 from .metrics import MetricsLog, read_metrics, spans
+from .pipeline import build_pipeline
 from .plots import CURVES, plot_runs
 from .recipes import MACHINE_FIELDS, TrainConfig, validate
+from .schedules import make_scheduler, set_lr, warms_up
 from .step import GraphedStep, count, training_step
 
 CONFIG = "config.json"
@@ -55,133 +54,9 @@ class Run:
     results: dict[str, Any]
 
 
-@dataclass
-class Pipeline:
-    """What the loop consumes: batches and the facts a checkpoint must remember."""
-
-    train: Any
-    test: Any
-    val: Optional[Any]
-    classes: list[str]
-    meta: dict[str, Any]  # preprocessing: mean, std, input size
-
-
 def default_out(config: TrainConfig) -> Path:
     data = Path(config.data).name.split(".")[0] or "data"
     return Path("runs") / f"{config.model}-{data}-{config.recipe}-{datetime.now():%Y%m%d-%H%M%S}"
-
-
-def build_pipeline(config: TrainConfig, ctx: Context) -> Pipeline:
-    """Load the data and wrap it in loaders: whole-batch augmentation on the device for array
-    data sets, DataLoader workers for large image folders."""
-    batch, processes = config.batch_size, ctx.world_size
-    if batch % processes:  # each process takes an equal share: else the run would train with a smaller batch
-        below = batch - batch % processes
-        raise UserError(f"--batch-size {batch} does not split evenly over {processes} processes: use a multiple of "
-                        f"{processes}, such as {f'{below} or ' if below else ''}{below + processes}")
-    per_rank = batch // processes
-    data = load_data(config.data, skip_bad_images=config.skip_bad_images, log_dir=config.out if ctx.is_main else None)
-    if isinstance(data, FolderData):
-        given = [f"--{k.replace('_', '-')}" for k in ("validation", "train_subset", "test_subset") if getattr(config, k)]
-        if given:  # a streamed folder is read whole, as its own train/ and val/ folders split it
-            raise UserError(f"{' and '.join(given)} apply to data sets held in memory; {config.data} is an image "
-                            "folder streamed from disk: make a smaller folder instead")
-        # Crops of randomly rescaled images have no fixed pixel grid, so the "per-pixel mean" of
-        # Section 3.4 becomes the per-channel ImageNet mean and std (as fb.resnet.torch does);
-        # --normalize applies to array data sets only.
-        loaders = folder_loaders(data, per_rank, config.workers, ten_crop=config.ten_crop, augment=config.augment,
-                                 rank=ctx.rank, world_size=ctx.world_size, seed=config.seed)
-        meta = dict(loaders.meta)
-        return Pipeline(loaders.train, loaders.test, None, data.classes, meta)
-    full = data
-    if config.validation:  # Section 4.2's 45k/5k split: the held-out images become `data`'s test split
-        data = data.holdout(config.validation, seed=config.seed)
-    data = data.subset(config.train_subset, None if config.validation else config.test_subset, seed=config.seed)
-    if config.normalize == "pixel":  # Section 4.2: "the per-pixel mean subtracted"
-        mean, std = pixel_mean(data.train_images), torch.ones(data.train_images.shape[1], 1, 1)
-    else:
-        mean, std = channel_stats(data.train_images)
-    common = dict(mean=mean, std=std, seed=config.seed, rank=ctx.rank, world_size=ctx.world_size,
-                  device=ctx.device, channels_last=config.channels_last)
-    train = DeviceLoader(data.train_images, data.train_labels, per_rank, train=True,
-                         crop_padding=data.crop_padding if config.augment else 0,
-                         flip=data.flip and config.augment, **common)
-    # Evaluation with large batches: no gradients to keep.
-    test = DeviceLoader(data.test_images, data.test_labels, max(per_rank, 500), train=False, **common)
-    val_loader = None
-    if config.validation:  # `test` holds the held-out images: they validate, and the real test set tests
-        real = full.subset(None, config.test_subset, seed=config.seed)
-        val_loader, test = test, DeviceLoader(real.test_images, real.test_labels, max(per_rank, 500), train=False, **common)
-    meta = dict(mean=mean.tolist(), std=std.tolist(), input_size=list(data.train_images.shape[2:]), resize=None,
-                data=data.name)
-    return Pipeline(train, test, val_loader, data.classes, meta)
-
-
-def one_cycle(total_steps: int, warmup: float = 0.25, start: float = 0.1, end: float = 0.001) -> Callable[[int], float]:
-    """The one-cycle factor of the peak lr at each step: linear from ``start`` up to 1 over the first
-    ``warmup`` of the steps, then linear down to ``end`` at the last step. Written out because
-    torch's OneCycleLR divides by zero for runs of fewer than about 8 steps."""
-    peak = warmup * total_steps
-
-    def factor(step: int) -> float:
-        if step < peak:
-            return start + (1 - start) * step / peak
-        return 1 - (1 - end) * min(1.0, (step - peak) / (total_steps - peak))
-
-    return factor
-
-
-def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer, total_steps: int):
-    """The learning-rate schedule, stepped once per iteration (``plateau``: once per epoch); each
-    works for any number of steps from 1.
-
-    The per-step schedules are ``LambdaLR``s: they compute each step's lr from the base lr, where
-    ``MultiStepLR`` and ``CosineAnnealingLR`` scale the current one, which would keep ResNet-110's
-    warm-up lr (Section 4.2) for the whole run once the warm-up had overridden it."""
-    if config.schedule == "step":
-        milestones = sorted(m if m >= 1 else max(1, round(m * total_steps)) for m in config.milestones)
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.1 ** sum(step >= m for m in milestones))
-    if config.schedule == "onecycle":
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, one_cycle(total_steps))
-    if config.schedule == "cosine":  # CosineAnnealingLR's curve, to 0 at the last step
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps)))
-    if config.schedule == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1, patience=5)
-    raise ValueError(f"unknown schedule {config.schedule!r}")
-
-
-def depth(name: str) -> int:
-    digits = "".join(c for c in name if c.isdigit())
-    return int(digits) if digits else 0
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def rng_state() -> dict[str, Any]:
-    """Every random number generator's state, as tensors (so ``weights_only`` loading reads them)."""
-    _, keys, pos, _, _ = np.random.get_state()
-    state = {"torch": torch.get_rng_state(), "numpy": torch.from_numpy(keys.astype(np.int64)),
-             "numpy_pos": torch.tensor(pos), "python": torch.tensor(random.getstate()[1], dtype=torch.int64)}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(("MT19937", state["numpy"].numpy().astype(np.uint32), int(state["numpy_pos"]), 0, 0.0))
-    random.setstate((3, tuple(state["python"].tolist()), None))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(list(state["cuda"]))
-
-
-def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
-    for group in optimizer.param_groups:
-        group["lr"] = lr
 
 
 # "auto" compiles runs of this many steps or more: compiling resnet20's training step cost about
@@ -218,7 +93,7 @@ class Trainer:
         self.config, self.ctx = config, ctx
         self.precision = config.precision if config.precision != "auto" else auto_precision(ctx.device)
         self.pipe = build_pipeline(config, ctx)
-        seed_everything(config.seed)  # after the data: a first load (decoding) must not change the run
+        checkpoint.seed_everything(config.seed)  # after the data: a first load (decoding) must not change the run
         classes = self.pipe.classes
         arch = model_config(config.model, num_classes=len(classes), in_channels=len(self.pipe.meta["mean"]),
                             **config.model_overrides)
@@ -262,8 +137,7 @@ class Trainer:
             warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before `optimizer\.step\(\)`")
         self.epoch = self.step = 0
         self.elapsed = 0.0
-        # Section 4.2, ResNet-110: lr 0.01 until the training error is below 80%.
-        self.warming_up = config.warmup_lr is not None and depth(config.model) >= config.warmup_min_depth
+        self.warming_up = warms_up(config)
         if self.warming_up:
             set_lr(self.optimizer, config.warmup_lr)
 
@@ -276,7 +150,7 @@ class Trainer:
         that a kill between two writes can never pair one epoch's weights with another's state."""
         return {"model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(), "epoch": self.epoch, "step": self.step, "elapsed": self.elapsed,
-                "warming_up": self.warming_up, "rng": rng_state()}
+                "warming_up": self.warming_up, "rng": checkpoint.rng_state()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue from ``state``, refusing one that this run's data cannot have produced (a
@@ -297,7 +171,7 @@ class Trainer:
         self.scheduler.load_state_dict(scheduler)
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.step, self.elapsed, self.warming_up = state["epoch"], state["step"], state["elapsed"], state["warming_up"]
-        set_rng_state(state["rng"])
+        checkpoint.set_rng_state(state["rng"])
 
     def train_epoch(self, show_progress: bool) -> dict[str, float]:
         """One pass over the training data (or up to the last iteration): forward, loss, backward,
