@@ -5,10 +5,12 @@ model, all measured in one run, interleaved, and held against the machine's matm
 from __future__ import annotations
 
 import tempfile
+from statistics import median
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+import numpy as np
 import torch
 
 from ..errors import UserError, check_at_least, one_line
@@ -17,7 +19,7 @@ from ..models import create_model, model_config, optimize_for_inference
 from ..models.export import export
 from ..models.summary import _giga, summarize
 from ..training.distributed import resolve_device
-from .measure import describe, format_columns, machine, matmul, median, number, percentile, timed
+from .measure import describe, format_columns, machine, matmul, number, timed
 
 MODES = ("torchvision-eager-fp32", "eager-fp32", "optimized-fp32", "optimized-bf16", "compiled-fp32", "compiled-bf16",
          "onnxruntime")
@@ -96,8 +98,8 @@ def bench_infer(model: str = "resnet50", resolution: int = 224, batch_size: int 
         gflops = images_per_s * flops / 1e9
         rows.append({
             "mode": mode.name, "precision": mode.precision, "images_per_s": images_per_s,
-            "latency_ms_p50": 1e3 * percentile(single_s[mode.name], 50),
-            "latency_ms_p90": 1e3 * percentile(single_s[mode.name], 90),
+            "latency_ms_p50": 1e3 * float(np.percentile(single_s[mode.name], 50)),
+            "latency_ms_p90": 1e3 * float(np.percentile(single_s[mode.name], 90)),
             "ratio": None, "gflops": gflops, "peak_fraction": gflops / peak_gflops[mode.precision],
             "max_rel_error": errors[mode.name],
         })

@@ -3,7 +3,6 @@ call is timed, the matmul peak that achieved GFLOP/s are held against; and the l
 
 from __future__ import annotations
 
-import statistics
 import time
 from typing import Any, Callable, Optional
 
@@ -37,19 +36,6 @@ def timed(call: Callable[[], Any], device: torch.device) -> float:
     call()
     synchronize(device)
     return time.perf_counter() - started
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) of ``values``, interpolated linearly (numpy's default)."""
-    ordered = sorted(values)
-    position = (len(ordered) - 1) * q / 100
-    low = int(position)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-
-
-def median(values: list[float]) -> float:
-    return statistics.median(values)
 
 
 def matmul(n: int, dtype: torch.dtype, device: torch.device) -> tuple[Callable[[], Any], float]:

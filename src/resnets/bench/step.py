@@ -9,6 +9,7 @@ the same run."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import median
 from typing import Any, Callable
 
 import torch
@@ -20,7 +21,7 @@ from ..models import create_model
 from ..models.summary import _giga, summarize
 from ..training.distributed import resolve_device
 from ..training.step import GraphedStep, training_step
-from .measure import describe, format_columns, machine, median, number, timed
+from .measure import describe, format_columns, machine, number, timed
 
 MOMENTUM, WEIGHT_DECAY, LR = 0.9, 1e-4, 0.01  # a small lr: random labels, many steps, no divergence
 
