@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import UserError
 from ..models import ResNet, create_model, input_side, model_config
 from ..models.export import FORMATS, OLDEST_OPSET, export, export_format
-from .evaluate import add_model_arguments, open_trained
+from .common import add_model_arguments, open_trained
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -12,7 +12,7 @@ from ..data.images import image_files
 from ..errors import check_at_least
 from ..training import predict
 from ..training.distributed import DEVICE_HELP, resolve_device
-from .evaluate import add_model_arguments, open_model
+from .common import add_model_arguments, open_model
 
 
 def register(sub: argparse._SubParsersAction) -> None:
