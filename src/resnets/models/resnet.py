@@ -54,29 +54,8 @@ class ResNet(nn.Module):
         stride_in_1x1: bool = False,
     ) -> None:
         super().__init__()
-        if isinstance(block, str):
-            if block not in BLOCKS:
-                raise ValueError(f"unknown block {block!r}; valid: {', '.join(BLOCKS)}")
-            block = BLOCKS[block]
-        if len(layers) != len(planes) or not layers:
-            raise ValueError(f"layers {tuple(layers)} and planes {tuple(planes)} must be non-empty and of one length")
-        if bottleneck_widths is not None and len(bottleneck_widths) != len(layers):
-            raise ValueError(f"bottleneck_widths {tuple(bottleneck_widths)} needs one width per stage")
-        if bottleneck_widths is not None and not issubclass(block, Bottleneck):
-            raise ValueError("bottleneck_widths are the widths of bottleneck blocks; these blocks have none")
-        if stem not in STEMS:
-            raise ValueError(f"unknown stem {stem!r}; valid: {', '.join(STEMS)}")
-        _check_counts(num_classes=[num_classes], in_channels=[in_channels], layers=layers, planes=planes,
-                      bottleneck_widths=bottleneck_widths or [])
-        for flag, value in (("zero_init_residual", zero_init_residual), ("stride_in_1x1", stride_in_1x1)):
-            if not isinstance(value, bool):  # "false" is true
-                raise TypeError(f"{flag} is True or False, not {value!r}")
-        if stride_in_1x1 and not issubclass(block, Bottleneck):
-            raise ValueError("stride_in_1x1 moves a bottleneck block's stride; these blocks have none")
-        if zero_init_residual and shortcut is None:  # the block's output would be 0 whatever its input
-            raise ValueError("zero_init_residual starts each residual branch at zero, which leaves a plain network "
-                             "(no shortcut) with no signal: it applies to residual networks only")
-        self.block = block
+        self.block = _checked(block, layers, planes, bottleneck_widths, num_classes, in_channels, stem, shortcut,
+                              zero_init_residual, stride_in_1x1)
         self.shortcut = shortcut
         self.stride_in_1x1 = stride_in_1x1
         self.num_classes = num_classes
@@ -180,6 +159,36 @@ class ResNet(nn.Module):
         weight = self.conv1.weight  # where and as what the network is now (a GPU, half precision)
         self.fc = nn.Linear(self.num_features, num_classes, device=weight.device, dtype=weight.dtype) if num_classes \
             else nn.Identity()
+
+
+def _checked(block: Union[str, Block], layers: Sequence[int], planes: Sequence[int], bottleneck_widths: Optional[Sequence[int]],
+             num_classes: int, in_channels: int, stem: str, shortcut: Shortcut, zero_init_residual: bool,
+             stride_in_1x1: bool) -> Block:
+    """:class:`ResNet`'s arguments refused in one line where no network could have them, or where
+    they would be silently ignored; returns the block class that ``block`` names."""
+    if isinstance(block, str):
+        if block not in BLOCKS:
+            raise ValueError(f"unknown block {block!r}; valid: {', '.join(BLOCKS)}")
+        block = BLOCKS[block]
+    if len(layers) != len(planes) or not layers:
+        raise ValueError(f"layers {tuple(layers)} and planes {tuple(planes)} must be non-empty and of one length")
+    if bottleneck_widths is not None and len(bottleneck_widths) != len(layers):
+        raise ValueError(f"bottleneck_widths {tuple(bottleneck_widths)} needs one width per stage")
+    if bottleneck_widths is not None and not issubclass(block, Bottleneck):
+        raise ValueError("bottleneck_widths are the widths of bottleneck blocks; these blocks have none")
+    if stem not in STEMS:
+        raise ValueError(f"unknown stem {stem!r}; valid: {', '.join(STEMS)}")
+    _check_counts(num_classes=[num_classes], in_channels=[in_channels], layers=layers, planes=planes,
+                  bottleneck_widths=bottleneck_widths or [])
+    for flag, value in (("zero_init_residual", zero_init_residual), ("stride_in_1x1", stride_in_1x1)):
+        if not isinstance(value, bool):  # "false" is true
+            raise TypeError(f"{flag} is True or False, not {value!r}")
+    if stride_in_1x1 and not issubclass(block, Bottleneck):
+        raise ValueError("stride_in_1x1 moves a bottleneck block's stride; these blocks have none")
+    if zero_init_residual and shortcut is None:  # the block's output would be 0 whatever its input
+        raise ValueError("zero_init_residual starts each residual branch at zero, which leaves a plain network "
+                         "(no shortcut) with no signal: it applies to residual networks only")
+    return block
 
 
 def _check_counts(**counts: Sequence[int]) -> None:
