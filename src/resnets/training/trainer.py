@@ -303,6 +303,25 @@ def train(
         raise Interrupted(f"interrupted: {kept} in {run_dir}; continue with: resnets train --resume {run_dir}") from None
 
 
+def announce(trainer: Trainer, run_dir: Path) -> None:
+    """What the run trains, how and where (one line), and a note where the precision asked for is
+    emulated on this CPU."""
+    config, ctx = trainer.config, trainer.ctx
+    print(f"training {config.model} on {config.data} ({len(trainer.pipe.classes)} classes) with recipe {config.recipe}: "
+          f"{trainer.total_steps} iteration{'s' * (trainer.total_steps != 1)}, {trainer.epochs} epoch{'s' * (trainer.epochs != 1)}, "
+          f"{trainer.precision} on {ctx.device}"
+          f"{f' x {ctx.world_size} processes' if ctx.distributed else ''}"
+          f"{', compiled (CUDA graphs)' if trainer.graphed is not None else ', compiled' if trainer.compiled else ''}; "
+          f"run directory {run_dir}", flush=True)
+    if trainer.precision == "bf16" and ctx.device.type == "cpu" and not native_bf16(ctx.device):
+        # resnet110 on an AVX2-only CPU: 4 images/s in bf16, 35 in fp32 (docs/REPRODUCTION.md).
+        print("note: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is emulated and several times "
+              "slower than fp32: --precision fp32 (or auto) trains faster here", file=sys.stderr, flush=True)
+    if trainer.precision == "fp16" and ctx.device.type == "cpu":  # resnet20 on digits, 2 AMD cores: 85 images/s, fp32 ~1,200
+        print("note: fp16 is for GPUs (eval and predict refuse it on a CPU); on a CPU it is emulated and many times "
+              "slower than fp32: --precision fp32 (or auto) trains faster here", file=sys.stderr, flush=True)
+
+
 def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Context,
              callbacks: Sequence[Callable[[dict[str, Any]], None]], progress: Optional[bool]) -> Run:
     trainer = Trainer(config, ctx)
@@ -313,19 +332,7 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
     log = None
     if ctx.is_main:
         log = MetricsLog(run_dir, resume_epoch=trainer.epoch)
-        print(f"training {config.model} on {config.data} ({len(trainer.pipe.classes)} classes) with recipe {config.recipe}: "
-              f"{trainer.total_steps} iteration{'s' * (trainer.total_steps != 1)}, {trainer.epochs} epoch{'s' * (trainer.epochs != 1)}, "
-              f"{trainer.precision} on {ctx.device}"
-              f"{f' x {ctx.world_size} processes' if ctx.distributed else ''}"
-              f"{', compiled (CUDA graphs)' if trainer.graphed is not None else ', compiled' if trainer.compiled else ''}; "
-              f"run directory {run_dir}", flush=True)
-        if trainer.precision == "bf16" and ctx.device.type == "cpu" and not native_bf16(ctx.device):
-            # resnet110 on an AVX2-only CPU: 4 images/s in bf16, 35 in fp32 (docs/REPRODUCTION.md).
-            print("note: this CPU has no native bf16 (AVX512-BF16 or AMX), so bf16 is emulated and several times "
-                  "slower than fp32: --precision fp32 (or auto) trains faster here", file=sys.stderr, flush=True)
-        if trainer.precision == "fp16" and ctx.device.type == "cpu":  # resnet20 on digits, 2 AMD cores: 85 images/s, fp32 ~1,200
-            print("note: fp16 is for GPUs (eval and predict refuse it on a CPU); on a CPU it is emulated and many times "
-                  "slower than fp32: --precision fp32 (or auto) trains faster here", file=sys.stderr, flush=True)
+        announce(trainer, run_dir)
     show_progress = ctx.is_main and (sys.stderr.isatty() if progress is None else progress)
 
     while not trainer.done:
