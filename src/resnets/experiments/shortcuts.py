@@ -15,13 +15,14 @@ from .scales import Scale
 # Table 3, ImageNet validation top-1 error (%), 10-crop: plain-34 and ResNet-34 A/B/C.
 PAPER_TOP1 = {None: 28.54, "A": 25.03, "B": 24.52, "C": 24.19}
 DEPTH = 20
-
-
-OPTIONS = [None, "A", "B", "C"]
+OPTIONS = [None, "A", "B", "C"]  # the plain net, then the three shortcut options
 
 
 def specs(scale: Scale) -> list[Spec]:
-    return [spec(f"plain{DEPTH}"), spec(f"resnet{DEPTH}"), spec(f"resnet{DEPTH}", "B"), spec(f"resnet{DEPTH}", "C")]
+    """One run per entry of ``OPTIONS``, in its order: the plain net, then ResNet-20 with A (its
+    default, so the degradation experiment's run), B and C."""
+    return [spec(f"plain{DEPTH}") if option is None else spec(f"resnet{DEPTH}") if option == "A"
+            else spec(f"resnet{DEPTH}", option) for option in OPTIONS]
 
 
 def report(scale: Scale, data: str, out: Path, command: str, dirs: dict[str, list[Path]]) -> Path:

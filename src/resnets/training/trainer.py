@@ -221,7 +221,7 @@ class Trainer:
         loss_sum, miss, n = all_reduce_sum(sums, ctx).tolist()
         return {"train_loss": loss_sum / n, "train_error": miss / n, "images_per_s": n / seconds}
 
-    def evaluate(self) -> dict[str, Any]:
+    def evaluate_epoch(self) -> dict[str, Any]:
         """Validation (if held out) and test metrics; steps a plateau schedule."""
         test = evaluate(self.eval_model, self.pipe.test, self.ctx, self.precision)
         val = evaluate(self.eval_model, self.pipe.val, self.ctx, self.precision) if self.pipe.val is not None else None
@@ -338,7 +338,7 @@ def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Con
     while not trainer.done:
         record = {"epoch": trainer.epoch, "epochs": trainer.epochs}
         record.update(trainer.train_epoch(show_progress))
-        record.update(trainer.evaluate())
+        record.update(trainer.evaluate_epoch())
         record.update(step=trainer.step, lr=trainer.optimizer.param_groups[0]["lr"], elapsed=trainer.elapsed,
                       device=device_name(ctx.device), precision=trainer.precision)
         if ctx.is_main:
