@@ -234,6 +234,34 @@ def test_image_folder_decodes_exactly_and_is_cached(tmp_path, cache, monkeypatch
     assert torch.equal(again.train_images, data.train_images) and again.classes == data.classes
 
 
+def test_a_changed_folder_is_decoded_again(tmp_path, cache):
+    # The data-cleaning loop: fix a label, rename a class, move an image to the other split. Each is
+    # read as the folder now is, not from the arrays of the folder as it was (same size, same mtimes).
+    root = tmp_path / "pets"
+    write_folder(root)
+    load_data(str(root), cache)
+    (root / "train" / "cat" / "0.png").rename(root / "train" / "ant" / "9.png")  # relabelled
+    data = load_data(str(root), cache)
+    assert data.train_labels.tolist() == [0] * 4 + [1] * 3 + [2] * 2
+    for split in ("train", "val"):
+        (root / split / "ant").rename(root / split / "dog")  # renamed: the classes' order changes
+    data = load_data(str(root), cache)
+    assert data.classes == ["bee", "cat", "dog"] and data.train_labels.tolist() == [0] * 3 + [1] * 2 + [2] * 4
+    (root / "val" / "bee" / "0.png").rename(root / "train" / "bee" / "8.png")  # moved to the other split
+    data = load_data(str(root), cache)
+    assert (len(data.train_labels), len(data.test_labels)) == (10, 5)
+
+
+def test_train_and_val_of_two_sizes_are_streamed(tmp_path, cache):
+    # Each split of one size, but not the same one: arrays could not share a per-pixel mean (training
+    # failed at its first evaluation), so the folder is streamed, as one of several sizes is.
+    root = tmp_path / "two"
+    write_folder(root, sizes={"train": 2})
+    write_folder(root, sizes={"val": 1}, shape=(3, 9, 9))
+    assert isinstance(load_data(str(root), cache), FolderData)
+    assert load_data(str(root), cache, test_only=True).test_images.shape[2:] == (9, 9)  # eval: the test split alone
+
+
 def test_grayscale_folder_keeps_one_channel_and_test_dir_works(tmp_path, cache):
     root = tmp_path / "gray"
     written = write_folder(root, sizes={"train": 2, "test": 1}, shape=(1, 4, 4))

@@ -79,7 +79,8 @@ def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path,
         if any(split is None for split in splits):  # images of several sizes, and no list to keep
             return streamed_data()
         bad = {path: why for _, _, split_bad in splits for path, why in split_bad.items()}
-        streamed = streamed or any(images is None for images, _, _ in splits)
+        sizes = {images.shape[2:] for images, _, _ in splits if images is not None and len(images)}
+        streamed = streamed or any(images is None for images, _, _ in splits) or len(sizes) > 1  # train and test of two sizes
         if skip_bad_images:  # the list first: arrays without it would hide the bad files from later loads
             save_unreadable(Unreadable({os.path.relpath(p, root): why for p, why in bad.items()}, streamed), listed)
         if streamed:
