@@ -270,6 +270,23 @@ def test_grayscale_folder_keeps_one_channel_and_test_dir_works(tmp_path, cache):
     assert torch.equal(data.test_images, expected(written, root, "test")[0])
 
 
+def test_a_gray_image_among_colour_ones_is_read_as_rgb(tmp_path, cache):
+    # The first image in sorted order once decided the channels of all (a gray one made a colour
+    # folder gray, silently); now any colour makes the folder RGB, a gray image's value replicated
+    # (as Pillow's convert("RGB") and torchvision's ImageFolder read it).
+    root = tmp_path / "mixed"
+    written = write_folder(root)
+    gray = torch.randint(0, 256, (1, 5, 7), dtype=torch.uint8, generator=torch.Generator().manual_seed(1))
+    for split in ("train", "val"):
+        write_png(gray, str(root / split / "ant" / "0.png"))  # the first of each split
+    data = load_data(str(root), cache)
+    assert data.train_images.shape == (9, 3, 5, 7) and data.test_images.shape == (6, 3, 5, 7)
+    assert torch.equal(data.train_images[0], gray.expand(3, -1, -1)) and torch.equal(data.test_images[0], gray.expand(3, -1, -1))
+    assert torch.equal(data.train_images[1], written[root / "train" / "ant" / "1.png"][0])
+    # Evaluation reads the test split alone, as the model's channels say (its first image is gray).
+    assert load_data(str(root), cache, test_only=True, channels=3).test_images.shape == (6, 3, 5, 7)
+
+
 def test_images_of_several_sizes_stay_on_disk(tmp_path, cache):
     root = tmp_path / "photos"
     write_folder(root)
@@ -358,10 +375,10 @@ def test_two_loaders_of_one_folder_decode_it_once(tmp_path, cache, monkeypatch, 
     write_folder(root)
     decoded, decode = [], folders._decode_all
 
-    def slow_decode(items, channels, split, *args, **kwargs):
+    def slow_decode(items, channels, size, split, *args, **kwargs):
         decoded.append(split)
         time.sleep(0.5)  # time for the other loader to arrive
-        return decode(items, channels, split, *args, **kwargs)
+        return decode(items, channels, size, split, *args, **kwargs)
 
     monkeypatch.setattr(folders, "_decode_all", slow_decode)
     loaded = []

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> None:
     model, meta = open_model(args, ctx.device)
     # A model that resizes and crops (trained on a streamed folder; torchvision's) is tested through
     # that pipeline, even on a folder small and uniform enough to be held in memory.
-    data = load_data(args.data, skip_bad_images=args.skip_bad_images, test_only=True, stream=meta.get("resize") is not None)
+    data = load_data(args.data, skip_bad_images=args.skip_bad_images, test_only=True, stream=meta.get("resize") is not None,
+                     channels=len(meta["mean"]))  # as the model reads them, whatever the test images alone would say
     check_fits(data, args.data, meta, "the model")
     if isinstance(data, ArrayData):
         if args.ten_crop or args.scales:

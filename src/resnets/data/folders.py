@@ -33,12 +33,16 @@ def find_splits(path: Path) -> Optional[tuple[Path, Path]]:
     return (train, test) if train.is_dir() and test is not None else None
 
 
-def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path,
-                skip_bad_images: bool = False, test_only: bool = False, stream: bool = False) -> Union[ArrayData, FolderData]:
+def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path, skip_bad_images: bool = False,
+                test_only: bool = False, stream: bool = False, channels: Optional[int] = None) -> Union[ArrayData, FolderData]:
     """The image folder's classes (its sorted subfolders) and images, decoded when they fit, unless
     asked to ``stream`` them from disk. With ``test_only`` (evaluation), nothing of the train folder
     but its class names is read: its split comes empty (no ``train_dir`` if streamed), and the test
     split is cached on its own.
+
+    Images are read with ``channels`` (1 or 3: a model's), else with 3 where any image of the
+    folder has colour and 1 where none has (a folder of gray images stays gray; a few gray photos
+    among colour ones become RGB, as torchvision's ImageFolder reads every image).
 
     An image that cannot be read stops the data set with one line naming it; with
     ``skip_bad_images`` every image is tried, and those that cannot be read are left out and
@@ -52,7 +56,8 @@ def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path,
     train = [] if test_only else _images(train_dir, classes)
     test = _images(test_dir, classes)
     root = train_dir.parent
-    key = f"{name}-{'test-' if test_only else ''}{fingerprint(root, [p for p, _ in train + test])}"
+    asked = "" if channels is None else f"{channels}ch-"
+    key = f"{name}-{'test-' if test_only else ''}{asked}{fingerprint(root, [p for p, _ in train + test])}"
 
     def streamed_data(skipped: tuple[str, ...] = ()) -> FolderData:
         return FolderData(name, classes, None if test_only else train_dir, test_dir, skipped)
@@ -70,14 +75,17 @@ def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path,
             return streamed_data(skipped)
         if stream and not skip_bad_images:  # a bad file stops the epoch that reaches it
             return streamed_data()
-        first = _first_image(train or test, skip_bad_images)
+        first = _first_image(train or test, skip_bad_images, channels or 3)
         streamed = first.numel() * (len(train) + len(test)) > MAX_BYTES
         if streamed and not skip_bad_images:  # its images are read as training reaches them
             return streamed_data()
-        splits = [_decode_all(items, first.shape, split, skip_bad_images, keep=not streamed)
+        splits = [_decode_all(items, channels, first.shape[1:], split, skip_bad_images, keep=not streamed)
                   for items, split in ((train, "train"), (test, "test"))]
         if any(split is None for split in splits):  # images of several sizes, and no list to keep
             return streamed_data()
+        colour = any(split_colour for *_, split_colour in splits)
+        splits = [(images if images is None or channels or colour else images[:, :1].contiguous(), labels, split_bad)
+                  for images, labels, split_bad, _ in splits]  # read as RGB: a gray folder keeps one channel
         bad = {path: why for _, _, split_bad in splits for path, why in split_bad.items()}
         sizes = {images.shape[2:] for images, _, _ in splits if images is not None and len(images)}
         streamed = streamed or any(images is None for images, _, _ in splits) or len(sizes) > 1  # train and test of two sizes
@@ -109,10 +117,10 @@ def _images(folder: Path, classes: list[str]) -> list[tuple[str, int]]:
         raise UserError(f"{folder}: {e}") from None
 
 
-def _first_image(items: list[tuple[str, int]], skip_bad_images: bool) -> torch.Tensor:
-    """The first readable image, whose channels all are read with (an image folder of gray images stays gray)."""
+def _first_image(items: list[tuple[str, int]], skip_bad_images: bool, channels: int) -> torch.Tensor:
+    """The first readable image, read with ``channels``: how large the folder is, decoded."""
     for path, _ in items:
-        image = _decode(path, None)
+        image = _decode(path, channels)
         if not isinstance(image, str):
             return image
         if not skip_bad_images:
@@ -133,13 +141,14 @@ class _Chunk(NamedTuple):
     bad: dict[str, str]  # path: why it cannot be read
     differ: bool  # the images are not all of one size
     files: int  # how many were looked at
+    colour: bool  # an image has colour (read with the file's own channels)
 
 
 class _Chunks(Dataset):
     """Chunks of images decoded in worker processes; ``keep=False`` only looks for bad files,
-    holding one image at a time."""
+    holding one image at a time. Read with ``channels``, or as RGB noting which have colour (None)."""
 
-    def __init__(self, paths: list[str], channels: int, keep: bool):
+    def __init__(self, paths: list[str], channels: Optional[int], keep: bool):
         self.paths, self.channels, self.keep = paths, channels, keep
 
     def __len__(self) -> int:
@@ -147,36 +156,40 @@ class _Chunks(Dataset):
 
     def __getitem__(self, i: int) -> _Chunk:
         paths = self.paths[i * CHUNK:(i + 1) * CHUNK]
-        images, shapes, bad = [], set(), {}
+        images, shapes, bad, colour = [], set(), {}, False
         for path in paths:
             image = _decode(path, self.channels)
             if isinstance(image, str):
                 bad[path] = image
                 continue
+            if self.channels is None:  # gray to RGB replicates the value, as Pillow's convert("RGB")
+                colour = colour or image.shape[0] == 3
+                image = image.expand(3, -1, -1) if image.shape[0] == 1 else image
             shapes.add(image.shape)
             if self.keep and len(shapes) == 1:
                 images.append(image)
         differ = len(shapes) > 1
-        return _Chunk(torch.stack(images) if images and not differ else None, bad, differ, len(paths))
+        return _Chunk(torch.stack(images) if images and not differ else None, bad, differ, len(paths), colour)
 
 
-def _decode_all(items: list[tuple[str, int]], shape: torch.Size, split: str, skip_bad_images: bool,
-                keep: bool) -> Optional[tuple[Optional[torch.Tensor], torch.Tensor, dict[str, str]]]:
-    """The images, read with the channels of ``shape`` (the first image's) and stacked (None if
-    ``keep`` is false or their sizes differ), the labels of those read, and the files that could
-    not be read. Without ``skip_bad_images``, the first of those is refused, and images of several
-    sizes end the decoding at once (None)."""
-    chunks = _Chunks([p for p, _ in items], shape[0], keep)
+def _decode_all(items: list[tuple[str, int]], channels: Optional[int], size: torch.Size, split: str, skip_bad_images: bool,
+                keep: bool) -> Optional[tuple[Optional[torch.Tensor], torch.Tensor, dict[str, str], bool]]:
+    """The images, read with ``channels`` (None: as RGB) and stacked (None if ``keep`` is false or
+    their sizes differ; empty of ``size`` if there are none), the labels of those read, the files that
+    could not be read, and whether an image has colour. Without ``skip_bad_images``, the first
+    unreadable file is refused, and images of several sizes end the decoding at once (None)."""
+    chunks = _Chunks([p for p, _ in items], channels, keep)
     workers = min(8, os.cpu_count() or 1) if len(chunks) > 1 else 0
     # Its own generator: the workers' seeds are drawn from it, not from torch's global one, so that a
     # first load (decoding) and a later one (from the cache) leave the caller's random numbers alike.
     loader = DataLoader(chunks, batch_size=None, num_workers=workers, generator=torch.Generator())
-    images, bad, differ = [], {}, False
+    images, bad, differ, colour = [], {}, False, False
     with tqdm(total=len(items), desc=f"decoding {split}", unit="img", disable=not sys.stderr.isatty()) as bar:
         for chunk in loader:
             if chunk.bad and not skip_bad_images:
                 raise UserError(next(iter(chunk.bad.values())) + SKIP_HINT)
             bad.update(chunk.bad)
+            colour = colour or chunk.colour
             differ = differ or chunk.differ or (chunk.images is not None and bool(images)
                                                 and chunk.images.shape[1:] != images[0].shape[1:])
             if differ and not skip_bad_images:
@@ -188,8 +201,8 @@ def _decode_all(items: list[tuple[str, int]], shape: torch.Size, split: str, ski
             bar.update(chunk.files)
     labels = torch.tensor([label for path, label in items if path not in bad], dtype=torch.int64)
     if differ or not keep:
-        return None, labels, bad
-    return (torch.cat(images) if images else torch.empty((0, *shape), dtype=torch.uint8)), labels, bad
+        return None, labels, bad, colour
+    return (torch.cat(images) if images else torch.empty((0, channels or 3, *size), dtype=torch.uint8)), labels, bad, colour
 
 
 def _refusal(unreadable: dict[str, str]) -> str:

@@ -27,7 +27,7 @@ SKIPPED_LIST = "skipped_images.txt"  # in ``log_dir``: the unreadable images lef
 
 def load_data(spec: str, cache_dir: Optional[Path] = None, skip_bad_images: bool = False,
               log_dir: Optional[str | os.PathLike] = None, test_only: bool = False,
-              stream: bool = False) -> Union[ArrayData, FolderData]:
+              stream: bool = False, channels: Optional[int] = None) -> Union[ArrayData, FolderData]:
     """The data set named by ``spec``: ``"digits"``, or a path to CIFAR batches, an image folder or
     an archive of either. Decoded images and extracted archives are kept in ``cache_dir``
     (default: $RESNETS_CACHE, else ~/.cache/resnets).
@@ -41,6 +41,8 @@ def load_data(spec: str, cache_dir: Optional[Path] = None, skip_bad_images: bool
     1.28 million of ImageNet. Other formats, cheap to read whole, come whole. ``stream`` keeps an
     image folder on disk whatever its size, for a model that resizes and crops its input (Section
     3.4's testing), whose images must go through that pipeline even when they are all of one size.
+    ``channels`` (1 or 3) reads an image folder's images so, as a trained model wants them (else
+    3 where any image has colour, 1 where none has).
     """
     if spec == "digits":
         return load_digits()
@@ -57,7 +59,7 @@ def load_data(spec: str, cache_dir: Optional[Path] = None, skip_bad_images: bool
             return load_cifar(*found)
         splits = find_splits(path)
         if splits:
-            data = load_folder(name, *splits, cache, skip_bad_images, test_only, stream)
+            data = load_folder(name, *splits, cache, skip_bad_images, test_only, stream, channels)
             if data.skipped:
                 report_skipped(data.skipped, path, log_dir)
             return data
