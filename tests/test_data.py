@@ -4,6 +4,7 @@ names come back exactly, malformed or hostile files are refused, batches are aug
 import io
 import os
 import pickle
+import subprocess
 import sys
 import tarfile
 import threading
@@ -366,6 +367,25 @@ def test_archives_are_extracted_once_then_loaded(tmp_path, cache, monkeypatch, c
     monkeypatch.setattr(archives, "_extract_safely", lambda *a: pytest.fail("extracted twice"))
     monkeypatch.setattr(folders, "_decode", lambda *a: pytest.fail("decoded twice"))
     assert torch.equal(load_data(str(archive), cache).test_images, data.test_images)
+
+
+def test_an_extraction_killed_midway_leaves_nothing_behind(tmp_path, cache):
+    # A run killed while extracting (Ctrl-C, a time limit) leaves its partial tree, named by its pid;
+    # the next extraction removes it (an ImageNet tarball left 150 GB each time), not a live one's.
+    from resnets.data.cache import fingerprint
+
+    write_folder(tmp_path / "src" / "tiny-set")
+    archive = tmp_path / "tiny-set.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(tmp_path / "src" / "tiny-set", arcname="tiny-set")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    name = f"tiny-set-{fingerprint(archive, [archive])}"
+    killed, alive = (cache / "extracted" / f".{name}.{pid}.partial" for pid in (dead.pid, os.getppid()))
+    for left in (killed, alive):
+        (left / "tiny-set").mkdir(parents=True)
+    load_data(str(archive), cache)
+    assert not killed.exists() and alive.exists()
 
 
 def test_two_loaders_of_one_folder_decode_it_once(tmp_path, cache, monkeypatch, capsys):

@@ -342,11 +342,12 @@ def test_streamed_folders_leave_skipped_images_out_and_name_bad_ones_in_one_line
     assert "\n" not in str(error.value) and "Traceback" not in str(error.value)
 
 
-def test_folders_too_large_to_hold_are_scanned_once_and_only_when_skipping(one_bad, monkeypatch):
+def test_folders_too_large_to_hold_are_scanned_once_and_only_when_skipping(one_bad, monkeypatch, capsys):
     monkeypatch.setattr(folders, "MAX_BYTES", 1000)  # as if the folder held ImageNet
     bad = f"{one_bad}/train/bee/3.jpg"
     data = load_data(str(one_bad))  # streamed at once: its files are read as training reaches them
     assert isinstance(data, FolderData) and data.skipped == ()
+    assert "read from disk as training reaches them, with ImageNet's crops" in capsys.readouterr().err  # said
     data = load_data(str(one_bad), skip_bad_images=True)  # every file looked at, none kept
     assert isinstance(data, FolderData) and data.skipped == (bad,)
     monkeypatch.setattr(folders, "_decode", lambda *a: pytest.fail("scanned again"))

@@ -40,7 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_arguments(p)
     p.add_argument("--data", required=True, metavar="D", help="data set, as for `resnets train --data`")
     p.add_argument("--test-subset", type=int, metavar="N", help="a seeded, class-stratified subset of N test "
-                   "images (array data sets; the same subset as `resnets train --test-subset N`)")
+                   "images (array data sets; seed 0's: the subset `resnets train --test-subset N` tests a run of seed 0 on)")
     views = p.add_mutually_exclusive_group()
     views.add_argument("--ten-crop", action="store_true", help="10-crop testing (image folders; paper Section 3.4)")
     views.add_argument("--scales", nargs="?", const="paper", metavar="S,S,...",

@@ -34,8 +34,11 @@ def extract(archive: Path, cache_dir: Path) -> Path:
     target = cache_dir / "extracted" / f"{archive_stem(archive)}-{fingerprint(archive, [archive])}"
     with locked(cache_dir / "locks" / f"{target.name}.lock", f"extracting {archive}"):
         if not target.is_dir():
+            for left in target.parent.glob(f".{target.name}.*.partial"):  # by runs killed while extracting
+                if not _running(int(left.name.split(".")[-2])):
+                    shutil.rmtree(left, ignore_errors=True)
             partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
-            shutil.rmtree(partial, ignore_errors=True)  # left by a run that was killed
+            shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
             try:
                 _extract_safely(archive, partial)
@@ -47,6 +50,17 @@ def extract(archive: Path, cache_dir: Path) -> Path:
                 shutil.rmtree(partial, ignore_errors=True)
     entries = list(target.iterdir())
     return entries[0] if len(entries) == 1 and entries[0].is_dir() else target
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this machine (one that extracts is not to be disturbed)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def _extract_safely(archive: Path, into: Path) -> None:

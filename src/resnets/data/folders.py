@@ -77,6 +77,10 @@ def load_folder(name: str, train_dir: Path, test_dir: Path, cache_dir: Path, ski
             return streamed_data()
         first = _first_image(train or test, skip_bad_images, channels or 3)
         streamed = first.numel() * (len(train) + len(test)) > MAX_BYTES
+        if streamed:  # a pipeline of its own (Section 3.4's crops): said, not switched to silently
+            print(f"{root}: {len(train) + len(test):,} images of {tuple(first.shape)} would take "
+                  f"{first.numel() * (len(train) + len(test)) / 2**30:.1f} GiB decoded, more than {MAX_BYTES / 2**30:.0f}: "
+                  "read from disk as training reaches them, with ImageNet's crops and normalization", file=sys.stderr, flush=True)
         if streamed and not skip_bad_images:  # its images are read as training reaches them
             return streamed_data()
         splits = [_decode_all(items, channels, first.shape[1:], split, skip_bad_images, keep=not streamed)
