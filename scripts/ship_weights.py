@@ -103,7 +103,7 @@ def describe(run_dir: Path, command: Optional[str]) -> tuple[dict[str, torch.Ten
 def verify(path: Path, data: str, stated: float, test_subset: Optional[int]) -> float:
     """Test accuracy of the weights file ``path`` on ``data``; refused 0.1 point below ``stated``."""
     model, meta = load_model(path)
-    test = load_data(data, test_only=True).subset(None, test_subset)
+    test = load_data(data, test_only=True, channels=len(meta["mean"])).subset(None, test_subset)
     accuracy = 1 - evaluate(model, eval_batches(test, meta))["top1_error"]
     if accuracy < stated - 0.001:
         raise UserError(f"stored as {meta['storage']}, {meta['model']} measures {100 * accuracy:.2f}% on {data}, "
