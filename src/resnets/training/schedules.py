@@ -58,3 +58,10 @@ def warms_up(config: TrainConfig) -> bool:
     """Section 4.2, ResNet-110: lr ``warmup_lr`` (0.01) until the training error is below
     ``warmup_until_error`` (80%), for networks of ``warmup_min_depth`` layers or more."""
     return config.warmup_lr is not None and depth(config.model) >= config.warmup_min_depth
+
+
+def end_warmup(config: TrainConfig, optimizer: torch.optim.Optimizer) -> None:
+    """Section 4.2: "then go back to 0.1". A ``LambdaLR``'s next step computes the recipe's lr from
+    the base lr by itself; ``ReduceLROnPlateau`` only ever scales the current lr, so it is set here."""
+    if config.schedule == "plateau":
+        set_lr(optimizer, config.lr)

@@ -35,7 +35,7 @@ from .metrics import MetricsLog, read_metrics, spans
 from .pipeline import build_pipeline
 from .plots import CURVES, plot_runs
 from .recipes import MACHINE_FIELDS, TrainConfig, validate
-from .schedules import make_scheduler, set_lr, warms_up
+from .schedules import end_warmup, make_scheduler, set_lr, warms_up
 from .step import GraphedStep, count, training_step
 
 CONFIG = "config.json"
@@ -203,9 +203,8 @@ class Trainer:
                     raise Diverged(f"the training loss became {loss_sum / n} at step {self.step} (epoch {self.epoch + 1}); "
                                    f"the last good checkpoint is in {self.config.out}/checkpoints")
                 if self.warming_up and miss / n < config.warmup_until_error:
-                    self.warming_up = False  # a LambdaLR's next step restores the recipe's lr; a plateau's only lowers it
-                    if config.schedule == "plateau":
-                        set_lr(self.optimizer, config.lr)
+                    self.warming_up = False
+                    end_warmup(config, self.optimizer)
                 sums += window
                 window.zero_()
                 bar.set_postfix(loss=f"{loss_sum / n:.3f}", acc=f"{1 - miss / n:.3f}",
