@@ -531,6 +531,16 @@ def test_a_compiled_run_trains(tmp_path, capsys, monkeypatch):
     assert "fp32 on cpu, compiled;" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("option", ["--sync-bn", "--ten-crop"])
+def test_options_that_do_nothing_here_say_so(option, tmp_path, capsys):
+    # SyncBatchNorm needs torchrun's processes; 10-crop testing, images larger than their crops.
+    # Silently ignored, either would let a user believe a run did what it did not.
+    assert main(["train", option, "--iterations", "1", "--device", "cpu", "--out", str(tmp_path / "run")]) == 0
+    err = capsys.readouterr().err
+    notes = {o: note in err for o, note in (("--sync-bn", "note: --sync-bn"), ("--ten-crop", "note: 10-crop testing is"))}
+    assert notes == {o: o == option for o in notes}  # the option's note, and only its
+
+
 @pytest.mark.parametrize("native", [True, False])
 def test_emulated_bf16_is_pointed_out(native, tmp_path, monkeypatch, capsys):
     # Where the CPU only emulates bf16, a run asked for it says that fp32 is faster (a resumed GPU run

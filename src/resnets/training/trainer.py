@@ -21,6 +21,7 @@ from typing import Any, Callable, Optional, Sequence, Union
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from ..errors import UserError
@@ -319,6 +320,12 @@ def announce(trainer: Trainer, run_dir: Path) -> None:
     if trainer.precision == "fp16" and ctx.device.type == "cpu":  # resnet20 on digits, 2 AMD cores: 85 images/s, fp32 ~1,200
         print("note: fp16 is for GPUs (eval and predict refuse it on a CPU); on a CPU it is emulated and many times "
               "slower than fp32: --precision fp32 (or auto) trains faster here", file=sys.stderr, flush=True)
+    if config.sync_bn and not ctx.distributed:
+        print("note: --sync-bn shares batch statistics between torchrun's processes; in one process each batch norm "
+              "already sees the whole batch", file=sys.stderr, flush=True)
+    if config.ten_crop and not isinstance(trainer.pipe.test, DataLoader):  # the imagenet recipe on a small folder
+        print(f"note: 10-crop testing is for image folders streamed from disk; {config.data} is held in memory, so it "
+              "is tested on its whole images", file=sys.stderr, flush=True)
 
 
 def run_loop(config: TrainConfig, run_dir: Path, state: Optional[dict], ctx: Context,
