@@ -123,8 +123,7 @@ def ours(model: str, x: torch.Tensor, y: torch.Tensor, device: torch.device, com
         graphed = GraphedStep(forward, optimizer, torch.zeros(3, dtype=torch.float64, device=device), precision)
         step = lambda: graphed(x, y)
     else:
-        scaler = torch.amp.GradScaler(device.type, enabled=False)
-        step = lambda: training_step(forward, optimizer, scaler, x, y, precision)
+        step = lambda: training_step(forward, optimizer, None, x, y, precision)
     return Mode("resnets-compiled" if compiled else "resnets", precision, "channels_last", step)
 
 

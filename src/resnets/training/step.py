@@ -23,18 +23,22 @@ from ..errors import one_line
 from .evaluate import autocast, errors
 
 
-def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: torch.amp.GradScaler, x: torch.Tensor,
+def training_step(model: nn.Module, optimizer: torch.optim.Optimizer, scaler: Optional[torch.amp.GradScaler], x: torch.Tensor,
                   y: torch.Tensor, precision: str, label_smoothing: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """One SGD step on the batch ``(x, y)``: the forward pass under ``precision``'s autocast, the
-    cross-entropy in fp32, backward and update (through ``scaler`` for fp16). Returns the loss and
-    logits, left on the device."""
+    cross-entropy in fp32, backward and update (through ``scaler``, which fp16 needs; ``None`` for
+    bf16 and fp32). Returns the loss and logits, left on the device."""
     with autocast(x.device, precision):
         logits = model(x)
         loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
     optimizer.zero_grad(set_to_none=True)
-    scaler.scale(loss).backward()
-    scaler.step(optimizer)
-    scaler.update()
+    if scaler is None:
+        loss.backward()
+        optimizer.step()
+    else:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
     return loss, logits
 
 
@@ -61,7 +65,6 @@ class GraphedStep:
             raise ValueError("fp16's gradient scaler reads its overflow check on the host: no CUDA graph")
         self.model, self.optimizer, self.sums = model, optimizer, sums
         self.precision, self.label_smoothing, self.eager_steps = precision, label_smoothing, eager_steps
-        self.scaler = torch.amp.GradScaler("cuda", enabled=False)
         self.graph: Optional[torch.cuda.CUDAGraph] = None
         self.failed = False
         self.side = torch.cuda.Stream()  # the eager steps run off the default stream, as the capture will
@@ -69,7 +72,7 @@ class GraphedStep:
         self.lrs: list[torch.Tensor] = []  # each parameter group's lr, as the graph reads it
 
     def step(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        count(self.sums, *training_step(self.model, self.optimizer, self.scaler, x, y, self.precision, self.label_smoothing), y)
+        count(self.sums, *training_step(self.model, self.optimizer, None, x, y, self.precision, self.label_smoothing), y)
 
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> None:
         if self.graph is None and self.eager_steps <= 0 and not self.failed:
