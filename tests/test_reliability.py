@@ -19,7 +19,7 @@ from resnets.data import folders
 from resnets.data.images import read_image
 from resnets.errors import UserError
 from resnets.models import ResNet, create_model, model_config
-from resnets.models.weights import architecture
+from resnets.models.weights import architecture, read_description
 from resnets.training.checkpoint import save_model
 
 pytestmark = pytest.mark.filterwarnings("ignore:The image decoding and encoding:DeprecationWarning")
@@ -438,6 +438,29 @@ def test_an_image_folder_of_mixed_files_reads_its_images_only(tmp_path, capsys):
     assert main([*argv, "--batch-size", "4"]) == 0
     data = load_data(str(tmp_path / "d"))
     assert data.train_images.shape[0] == 6 and data.classes == ["a", "b"]
+
+
+def test_eval_of_a_gray_folder_streamed_from_disk_reads_gray_images(tmp_path, capsys):
+    # A 1-channel model (digits) on gray images of two sizes (so streamed): read as gray and
+    # resized whole, as `predict` reads them (eval read RGB and failed in the first convolution),
+    # and --ten-crop refused in one line: the per-pixel mean fits 8x8 images only.
+    run = tmp_path / "run"
+    assert main(["train", "--iterations", "1", "--normalize", "pixel", "--device", "cpu", "--out", str(run)]) == 0
+    classes = read_description(run / "model.safetensors")["classes"]
+    for split in ("train", "val"):
+        for i, c in enumerate(classes):
+            (tmp_path / "gray" / split / c).mkdir(parents=True)
+            size = (8, 8) if i % 2 else (12, 10)
+            Image.fromarray(RNG.integers(0, 256, size, dtype=np.uint8), "L").save(tmp_path / "gray" / split / c / "0.png")
+    capsys.readouterr()
+    assert main(["eval", "--checkpoint", str(run), "--data", str(tmp_path / "gray"), "--workers", "0", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert main(["predict", "--checkpoint", str(run), "--top", "1", "--json", str(tmp_path / "gray" / "val")]) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    misses = sum(p["top"][0]["class"] != os.path.basename(os.path.dirname(p["image"])) for p in predicted)
+    assert result["images"] == len(classes) and result["top1_error"] == misses / len(classes)
+    refused(capsys, ["eval", "--checkpoint", str(run), "--data", str(tmp_path / "gray"), "--ten-crop"],
+            "--ten-crop crops and rescales images, which this model's per-pixel mean (of 8x8 images) cannot follow")
 
 
 def test_images_of_another_size_than_the_model_was_trained_on_are_refused(one_bad, tmp_path, capsys):

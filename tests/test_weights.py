@@ -92,6 +92,31 @@ def test_shipped_weights_measure_what_they_state(path, capsys):
 
 
 @pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
+def test_eval_of_a_folder_streamed_from_disk_preprocesses_as_predict(tmp_path, capsys):
+    # 200 test images, every other one upscaled to 64x64, so that the folder is streamed: each is
+    # resized whole to 32x32 and has the weights' per-pixel mean subtracted, as `predict` does
+    # (eval applied ImageNet's resize-and-crop and failed on the per-pixel mean).
+    from torchvision.transforms.v2.functional import resize
+
+    test = load_data(str(JPEG_COPY), test_only=True).subset(None, 200)
+    root = tmp_path / "two-sizes"
+    for i, (image, label) in enumerate(zip(test.test_images, test.test_labels.tolist())):
+        for split in ("train", "test"):  # eval reads train/'s class names only
+            (root / split / test.classes[label]).mkdir(parents=True, exist_ok=True)
+        write_png(resize(image, [64, 64]) if i % 2 else image, str(root / "test" / test.classes[label] / f"{i}.png"))
+    for c in test.classes:
+        write_png(test.test_images[0], str(root / "train" / c / "0.png"))
+    model = ["--model", "resnet20", "--weights", "cifar10"]
+    assert main(["eval", *model, "--data", str(root), "--workers", "0", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert main(["predict", *model, "--top", "1", "--json", str(root / "test")]) == 0
+    predicted = json.loads(capsys.readouterr().out)
+    misses = sum(p["top"][0]["class"] != Path(p["image"]).parent.name for p in predicted)
+    assert result["images"] == len(predicted) == 200 and result["top1_error"] == misses / 200
+    assert result["top1_error"] < 1 - resnets.get_weights("resnet20", "cifar10").meta["test_top1"] + 0.06
+
+
+@pytest.mark.skipif(not JPEG_COPY.exists(), reason=f"the CIFAR-10 JPEG copy is not at {JPEG_COPY}")
 @pytest.mark.slow
 def test_bf16_inference_keeps_the_accuracy(capsys):
     # `eval --precision bf16` (bf16 weights and arithmetic) against fp32, on the same 500 images.

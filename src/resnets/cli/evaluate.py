@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from ..data import PAPER_SCALES, ArrayData, folder_loaders, load_data
 from ..errors import UserError, check_at_least
+from ..models import Preprocess
 from ..training import evaluate
 from ..training.distributed import DEVICE_HELP, Context, resolve_device
 from ..training.evaluate import check_fits, eval_batches
@@ -76,11 +77,18 @@ def run(args: argparse.Namespace) -> None:
         batches = eval_batches(data, meta, args.batch_size, ctx.device)
     elif args.test_subset is not None:
         raise UserError("--test-subset applies to array data sets (CIFAR, digits, small image folders)")
-    else:  # the model's own crop, resize and normalization (torchvision's V2 weights: resize 232)
+    else:
+        mean, std = torch.tensor(meta["mean"]), torch.tensor(meta["std"])
+        views = args.ten_crop or args.scales
+        if views and mean[0].numel() > 1:  # a per-pixel mean (Section 4.2) fits images of the input size only
+            raise UserError(f"--{'ten-crop' if args.ten_crop else 'scales'} crops and rescales images, which this model's "
+                            f"per-pixel mean (of {'x'.join(map(str, mean.shape[1:]))} images) cannot follow")
+        # The center view is the model's own preprocessing, as `predict` applies it (torchvision's V2
+        # weights: resize 232 and crop 224; CIFAR nets: the whole image resized to 32x32).
         batches = folder_loaders(data, args.batch_size, args.workers, train_size=meta["input_size"][0],
-                                 ten_crop=args.ten_crop, mean=torch.tensor(meta["mean"]).flatten().tolist(),
-                                 std=torch.tensor(meta["std"]).flatten().tolist(),
-                                 test_resize=meta.get("resize"), scales=scales(args.scales, meta["input_size"][0])).test
+                                 ten_crop=args.ten_crop, mean=mean.flatten().tolist(), std=std.flatten().tolist(),
+                                 test_resize=meta.get("resize"), scales=scales(args.scales, meta["input_size"][0]),
+                                 test_transform=None if views else Preprocess.from_meta(meta), channels=len(mean)).test
     result = evaluate(model, tqdm(batches, desc="evaluating", unit="batch", disable=not sys.stderr.isatty()), ctx)
     if args.json:
         print(json.dumps(result))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Callable, NamedTuple, Optional, Sequence
 
@@ -61,7 +62,8 @@ class FolderLoaders(NamedTuple):
 
 def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: int = 224, ten_crop: bool = False,
                    augment: bool = True, rank: int = 0, world_size: int = 1, seed: int = 0, mean=IMAGENET_MEAN,
-                   std=IMAGENET_STD, test_resize: Optional[int] = None, scales: Sequence[int] = ()) -> FolderLoaders:
+                   std=IMAGENET_STD, test_resize: Optional[int] = None, scales: Sequence[int] = (),
+                   test_transform: Optional[Callable] = None, channels: int = 3) -> FolderLoaders:
     """Training and evaluation loaders of ``data`` as Section 3.4 prescribes.
 
     Training: the shorter side resized to a random length in [256, 480], a random 224 crop, a
@@ -71,7 +73,9 @@ def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: 
     batched as (B, 10, C, H, W). Lengths scale with ``train_size``; ``test_resize`` replaces the
     evaluation's 256 (torchvision's V2 weights are tested at 232). With ``scales``, each test image
     comes whole at each of those lengths of its shorter side (:class:`MultiScale`), one image a
-    batch, since their shapes differ. Each of ``world_size`` ranks
+    batch, since their shapes differ. ``test_transform`` replaces the center crop (``eval`` gives
+    a model's own :class:`~resnets.models.Preprocess`, as ``predict`` applies it), and images are
+    read with ``channels`` (3: RGB, 1: gray). Each of ``world_size`` ranks
     reads its own shard; call ``train.sampler.set_epoch(epoch)`` before each epoch (data without a
     ``train_dir`` has no training loader). Images are
     read by Pillow (:func:`~resnets.data.images.read_pil`); those in ``data.skipped`` are left out.
@@ -89,6 +93,8 @@ def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: 
         train = v2.Compose([v2.RandomShortestSize(list(range(short, long + 1))), v2.RandomCrop(train_size),
                             v2.RandomHorizontalFlip(), *normalize[:2], Lighting(), normalize[2]])
     test = v2.Compose([v2.Resize(test_short), *normalize, v2.TenCrop(train_size), torch.stack]) if ten_crop else center
+    if test_transform is not None:
+        test = test_transform
     if scales:
         test = MultiScale([v2.Compose([v2.Resize(s), *normalize]) for s in scales])
     skipped = {os.path.normpath(p) for p in data.skipped}
@@ -96,12 +102,13 @@ def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: 
     def readable(path: str) -> bool:
         return has_file_allowed_extension(path, IMG_EXTENSIONS) and os.path.normpath(path) not in skipped
 
-    test_set = ImageFolder(data.test_dir, transform=test, loader=read_pil, is_valid_file=readable)
+    read = functools.partial(read_pil, channels=channels)
+    test_set = ImageFolder(data.test_dir, transform=test, loader=read, is_valid_file=readable)
     common = dict(batch_size=batch_size, num_workers=workers, pin_memory=torch.cuda.is_available(),
                   persistent_workers=workers > 0)
     train_loader = None
     if data.train_dir is not None:
-        train_set = ImageFolder(data.train_dir, transform=train, loader=read_pil, is_valid_file=readable)
+        train_set = ImageFolder(data.train_dir, transform=train, loader=read, is_valid_file=readable)
         sampler = DistributedSampler(train_set, num_replicas=world_size, rank=rank, shuffle=True, seed=seed)
         train_loader = DataLoader(train_set, sampler=sampler, drop_last=True, **common)
     meta = dict(mean=torch.tensor(mean).view(-1, 1, 1).tolist(), std=torch.tensor(std).view(-1, 1, 1).tolist(),

@@ -81,12 +81,12 @@ def image_files(paths: Sequence[str | os.PathLike]) -> list[str]:
     return files
 
 
-def read_pil(path: str | os.PathLike) -> Image.Image:
-    """The image in ``path`` as an RGB PIL image, for torchvision's ``ImageFolder`` (its
-    ``loader``): Pillow's decoding, as torchvision's default loader, within the same limits and
-    with the same one-line errors as :func:`read_image`."""
+def read_pil(path: str | os.PathLike, channels: int = 3) -> Image.Image:
+    """The image in ``path`` as an RGB (or, ``channels=1``, gray) PIL image, for torchvision's
+    ``ImageFolder`` (its ``loader``): Pillow's decoding, as torchvision's default loader, within
+    the same limits and with the same one-line errors as :func:`read_image`."""
     with _opened(path) as im:
-        return _converted(im, 3)
+        return _converted(im, channels)
 
 
 @contextmanager
