@@ -13,6 +13,7 @@ from resnets import create_model
 from resnets.bench import format_infer, format_step, format_train
 from resnets.hardware import cpu_info
 from resnets.training.step import training_step
+import resnets.cli.bench
 from resnets.cli import main
 from test_gpu_script import jpeg_folder_tarball  # tests/ is on the path, as for test_reference
 
@@ -78,6 +79,17 @@ def test_infer_measures_torchvision_beside_ours(tmp_path, capsys):
     assert [row[0] for row in rows] == ["torchvision-eager-fp32", "optimized-fp32"]
     assert rows[0][3] == "1.00x" and float(rows[1][-1]) < 1e-4  # torchvision's weights, loaded into ours
     assert format_infer(json.loads(results.read_text())) + "\n" == table  # the same result, as JSON
+
+
+@pytest.mark.parametrize("where", ["no-such-folder/r.json", "."])
+def test_a_results_file_that_cannot_be_written_is_refused_before_measuring(where, tmp_path, capsys, monkeypatch):
+    # It was written after minutes of measuring and before the table: a typo lost both.
+    monkeypatch.setattr(resnets.cli.bench, "bench_infer", lambda *a: pytest.fail("measured"))
+    with pytest.raises(SystemExit) as exit:  # argparse's usage error
+        main(["bench", "infer", *TINY, "--results-file", str(tmp_path / where)])
+    assert exit.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: argument --results-file: cannot write {tmp_path / where}" in err.splitlines()[-1]
 
 
 STEP_ROW = {"mode", "precision", "memory_format", "images_per_s", "ratio", "step_ms", "gflops"}

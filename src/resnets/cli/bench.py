@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Callable
 
@@ -82,18 +83,28 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     for benchmark in what.choices.values():
         # As timm's benchmark.py --results-file: the table for the reader, the JSON for a script.
-        benchmark.add_argument("--results-file", metavar="FILE",
+        benchmark.add_argument("--results-file", metavar="FILE", type=results_file,
                                help="also write the JSON object to FILE (the table is printed as usual)")
         # `resnets bench infer --debug` as well as `resnets bench --debug infer`
         benchmark.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                                help="show the full traceback on errors")
 
 
+def results_file(value: str) -> Path:
+    """``--results-file``: a file that can be written, checked before minutes of measuring."""
+    path = Path(value).expanduser()
+    folder = path.parent
+    if path.is_dir() or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise argparse.ArgumentTypeError(f"cannot write {value}: " + (
+            "it is a folder" if path.is_dir() else f"no folder {folder}" if not folder.is_dir() else f"{folder} is not writable"))
+    return path
+
+
 def report(args: argparse.Namespace, result: dict, table: Callable[[dict], str]) -> None:
-    """Print the result as a table (or as JSON, with --json); write it to --results-file too."""
+    """Print the result as a table (or as JSON, with --json), then write it to --results-file too."""
+    print(json.dumps(result, indent=2) if args.json else table(result), flush=True)
     if args.results_file:
-        Path(args.results_file).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2) if args.json else table(result))
+        args.results_file.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def run_infer(args: argparse.Namespace) -> None:
