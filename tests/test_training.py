@@ -499,6 +499,40 @@ def test_plot_windows_prints_mean_errors_per_window(tmp_path, capsys, monkeypatc
     assert main(["plot", *runs, "--windows", "400", "200"]) == 2
 
 
+def test_plot_of_runs_cut_short_or_damaged(trained, tmp_path, capsys):
+    # A run still in its first epoch (an empty metrics.jsonl), one whose last line is being written,
+    # records without a curve's fields, a damaged line: drawn where they can be, else one line
+    # naming the run (an IndexError, a blank figure, a KeyError or an unnamed JSON error before).
+    def run(name, text):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.jsonl").write_text(text)
+        return str(tmp_path / name)
+
+    good = json.dumps({"step": 10, "train_error": 0.5, "test_error": 0.6}) + "\n"
+    writing = run("writing", good + '{"step": 20, "train_')
+    assert main(["plot", writing, "--windows", "20", "--out", str(tmp_path / "w.png")]) == 0
+    assert "| 0 to 20 | 50.00 / 60.00 (to 10) |" in capsys.readouterr().out
+    for name, text, message in [("empty", "", "has no finished epoch yet"),
+                                ("fields", json.dumps({"step": 10}) + "\n", "records without test_error, train_error"),
+                                ("damaged", '{"step": 10,\n' + good, "metrics.jsonl, line 1: not a JSON record")]:
+        for options in ([], ["--windows", "10"]):
+            assert main(["plot", run(name, text) if not options else str(tmp_path / name), *options,
+                         "--out", str(tmp_path / "x.png")]) == 2
+            err = capsys.readouterr().err
+            assert message in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("suffix", [".svg", ".pdf", ".jpg"])
+def test_plot_writes_the_format_its_name_says(suffix, trained, tmp_path, capsys):
+    out = tmp_path / f"curves{suffix}"
+    code = main(["plot", str(trained.dir), "--out", str(out)])
+    if suffix == ".jpg":  # was PNG bytes under any name
+        assert code == 2 and "a figure is written as .png, .svg, .pdf" in capsys.readouterr().err
+        return
+    assert code == 0 and out.read_bytes()[:5] == {".svg": b"<?xml", ".pdf": b"%PDF-"}[suffix]
+
+
 def test_auto_precision_is_bf16_where_the_cpu_computes_it_natively(tmp_path):
     flags = set()
     if os.path.exists("/proc/cpuinfo"):

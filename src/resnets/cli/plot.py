@@ -13,7 +13,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plot", help="training and test error of runs against iterations, on one figure",
                        description="Draw training (dashed) and test (bold) error against iterations for each run.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="run directories of resnets train (each holds metrics.jsonl)")
-    p.add_argument("--out", help="PNG file to write (default: curves.png; with --windows, no figure unless given)")
+    p.add_argument("--out", help="figure to write: .png, .svg or .pdf (default: curves.png; with --windows, no figure unless given)")
     p.add_argument("--labels", nargs="+", help="one label per run (default: the directory names)")
     p.add_argument("--title", default="", help="the figure's title (default: none)")
     p.add_argument("--windows", nargs="+", type=int, metavar="STEP",

@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
+from ..errors import UserError
+
 METRICS = "metrics.jsonl"
+CURVE_FIELDS = ("step", "train_error", "test_error")
 
 
 def read_metrics(run_dir: str | Path, in_progress: bool = False) -> list[dict[str, Any]]:
@@ -25,7 +28,28 @@ def read_metrics(run_dir: str | Path, in_progress: bool = False) -> list[dict[st
             json.loads(lines[-1])
         except ValueError:
             lines.pop()
-    return [json.loads(line) for line in lines]
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except ValueError as e:
+            raise UserError(f"{path}, line {number}: not a JSON record ({e})") from None
+    return records
+
+
+def curve_records(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The epoch records to draw or tabulate, of a finished run or one still training (a last
+    line being written is left out). A run without a finished epoch, or records without the
+    fields a curve needs, is refused in one line naming it."""
+    if not (Path(run_dir) / METRICS).is_file():
+        raise UserError(f"{run_dir} is not a run directory (no {METRICS})")
+    records = read_metrics(run_dir, in_progress=True)
+    if not records:
+        raise UserError(f"{run_dir} has no finished epoch yet: nothing to draw")
+    lacking = sorted({key for r in records for key in CURVE_FIELDS if key not in r})
+    if lacking:
+        raise UserError(f"{Path(run_dir) / METRICS}: records without {', '.join(lacking)}")
+    return records
 
 
 def spans(history: Sequence[dict[str, Any]], key: str, current: str) -> str:
@@ -62,7 +86,7 @@ def window_means(records: Sequence[dict[str, Any]], bounds: Sequence[int]) -> li
 def windows_table(run_dirs: Sequence[str | Path], labels: Sequence[str], bounds: Sequence[int]) -> str:
     """A Markdown table: one row per window of iterations, one column per run, each cell the
     run's mean training / test error (%) there; a last row with each run's final record."""
-    runs = [read_metrics(d) for d in run_dirs]
+    runs = [curve_records(d) for d in run_dirs]
     columns = [window_means(records, bounds) for records in runs]
     lines = ["| iterations | " + " | ".join(f"{label}: training / test error (%)" for label in labels) + " |",
              "|---" * (len(labels) + 1) + "|"]

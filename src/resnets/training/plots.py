@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
-from .metrics import read_metrics
+from ..errors import UserError
+from .metrics import curve_records
 
 
 def pyplot():
@@ -28,7 +29,7 @@ def draw_runs(ax, run_dirs: Sequence[str | Path], labels: Optional[Sequence[str]
     for run_dir, label in zip(run_dirs, labels):
         first = label not in colors
         color = colors.setdefault(label, palette[len(colors) % len(palette)])
-        records = read_metrics(run_dir)
+        records = curve_records(run_dir)
         steps = [r["step"] for r in records]
         ax.plot(steps, [100 * r["train_error"] for r in records], "--", lw=1, color=color)
         ax.plot(steps, [100 * r["test_error"] for r in records], "-", lw=2, color=color, label=label if first else "_nolegend_")
@@ -44,13 +45,20 @@ def draw_runs(ax, run_dirs: Sequence[str | Path], labels: Optional[Sequence[str]
 CURVES = "curves.png"  # a run's figure, in its directory; plot_runs' name in a folder
 
 
+FORMATS = ("png", "svg", "pdf")
+
+
 def plot_runs(run_dirs: Sequence[str | Path], path: str | Path, labels: Optional[Sequence[str]] = None, title: str = "") -> Path:
-    """Several runs on one figure, saved as a PNG at ``path`` (in a folder: its ``curves.png``)."""
+    """Several runs on one figure, saved at ``path`` as its suffix says (PNG, SVG or PDF; PNG
+    without a suffix; in a folder: its ``curves.png``)."""
     path = Path(path) / CURVES if Path(path).is_dir() else Path(path)
+    kind = path.suffix.lower().lstrip(".") or "png"
+    if kind not in FORMATS:
+        raise UserError(f"{path}: a figure is written as {', '.join(f'.{f}' for f in FORMATS)} (or a name without a suffix, as PNG)")
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4.5))
     draw_runs(ax, run_dirs, labels, title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120, format="png")  # at the name given: matplotlib adds ".png" to a name without a suffix
+    fig.savefig(path, dpi=120, format=kind)  # at the name given: matplotlib adds ".png" to a name without a suffix
     plt.close(fig)
     return path
