@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import resnets
+import resnets.cli.export
 from resnets.cli import main
 
 
@@ -91,6 +92,29 @@ def test_a_named_model_without_weights_exports_as_built(tmp_path, capsys):
     stored = json.loads(extra["resnets.json"])
     assert stored["input_size"] == [224, 224] and stored["model"] == "resnet18"
     assert not {"classes", "mean", "std"} & set(stored)
+
+
+def test_a_state_dict_without_description_exports_with_its_input_size(tmp_path, reference, capsys):
+    # A bare .pth (a fine-tuned torchvision state_dict, say): eval and predict need its classes and
+    # normalization, export does not (it was refused as they refuse it).
+    logits, x, _ = reference
+    bare = tmp_path / "fine-tuned.pth"
+    torch.save(resnets.resnet20(weights="cifar10").state_dict(), bare)
+    path = tmp_path / "r.pt2"
+    assert main(["export", "--model", "resnet20", "--weights", str(bare), "--out", str(path), "--dynamic-batch"]) == 0
+    assert "weights alone, without class names or normalization" in capsys.readouterr().err
+    extra = {"resnets.json": ""}
+    program = torch.export.load(str(path), extra_files=extra)
+    assert relative(program.module()(x), logits) < 1e-4
+    stored = json.loads(extra["resnets.json"])
+    assert stored["input_size"] == [32, 32] and not {"classes", "mean", "std"} & set(stored)
+
+
+def test_bad_export_options_are_refused_before_the_model_loads(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(resnets.cli.export, "open_trained", lambda args: pytest.fail("loaded"))
+    for argv, message in [(["--opset", "3", "--out", str(tmp_path / "r.onnx")], "opset 3 is not supported"),
+                          (["--opset", "18", "--out", str(tmp_path / "r.pt2")], "ONNX only")]:
+        assert message in refused(["--weights", "cifar10", *argv], capsys)
 
 
 def refused(argv, capsys) -> str:

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import Any, Optional
 
 from ..errors import UserError
-from ..models import ResNet, create_model, input_side, model_config
+from ..models import ResNet, Weights, create_model, get_weights, input_side, model_config
 from ..models.export import FORMATS, OLDEST_OPSET, export, export_format
 from .common import add_model_arguments, open_trained
 
@@ -31,23 +31,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def untrained(name: str) -> tuple[ResNet, dict[str, Any]]:
-    """A named model as built, described by its input size alone: 224x224 for the ImageNet nets
-    (Section 3.4's crops), 32x32 for the CIFAR ones (Section 4.2); no classes, no normalization."""
+def undescribed(name: str, weights: Optional[Weights] = None) -> tuple[ResNet, dict[str, Any]]:
+    """A named model, as built or with weights that carry no description (a state_dict), described
+    by its input size alone: 224x224 for the ImageNet nets (Section 3.4's crops), 32x32 for the
+    CIFAR ones (Section 4.2); no classes, no normalization."""
     side = input_side(name)
-    return create_model(name).eval(), {"model": name, "model_config": model_config(name), "input_size": [side, side]}
+    config = model_config(name, **(weights.overrides if weights else {}))
+    return create_model(name, weights=weights).eval(), {"model": name, "model_config": config, "input_size": [side, side]}
 
 
 def run(args: argparse.Namespace) -> None:
     if not (args.model or args.checkpoint):
         raise UserError("give --checkpoint, or --model (with --weights W for trained weights)")
-    format = export_format(args.out, args.format)  # before the model loads: a bad --out fails at once
+    format = export_format(args.out, args.format, args.opset)  # before the model loads: bad options fail at once
+    trained = get_weights(args.model, args.weights) if args.model and args.weights and not args.checkpoint else None
     if args.model and not (args.weights or args.checkpoint):
         # An architecture to deploy or time, also where no trained weights are at hand (torchvision's
         # ImageNet weights on a machine without their download, say).
-        model, meta = untrained(args.model)
+        model, meta = undescribed(args.model)
         print(f"{args.model}: no --weights: its untrained initial weights, for timing and deployment tests, not for "
               "predictions", file=sys.stderr)
+    elif trained is not None and "classes" not in trained.meta:  # a state_dict: a fine-tuned torchvision .pth
+        model, meta = undescribed(args.model, trained)
+        print(f"{trained}: weights alone, without class names or normalization: the file's metadata gives its input "
+              "size only", file=sys.stderr)
     else:
         model, meta = open_trained(args)
     path = export(model, meta, args.out, format, dynamic_batch=args.dynamic_batch, opset=args.opset)

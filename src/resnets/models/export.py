@@ -24,10 +24,11 @@ FORMATS = tuple(SUFFIXES)
 OLDEST_OPSET = 18
 
 
-def export_format(path: str | Path, format: Optional[str] = None) -> str:
+def export_format(path: str | Path, format: Optional[str] = None, opset: Optional[int] = None) -> str:
     """The format to write ``path`` in: the one its extension names (.onnx, .pt2), which ``format``
     must not contradict; for another name, ``format``, which must then be given: a default would
-    write a file that its name does not describe, as ``r.pt2`` holding ONNX once did."""
+    write a file that its name does not describe, as ``r.pt2`` holding ONNX once did. ONNX needs
+    the onnx package, and ``opset`` one it and torch.onnx write: all said before a model loads."""
     if format is not None and format not in FORMATS:
         raise UserError(f"unknown export format {format!r}; valid: {', '.join(FORMATS)}")
     path = Path(path)
@@ -38,7 +39,24 @@ def export_format(path: str | Path, format: Optional[str] = None) -> str:
     if not (named or format):
         raise UserError(f"cannot tell the export format from {path.name!r}: name it .onnx or .pt2, or say the format "
                         f"(--format {' or '.join(FORMATS)})")
-    return named or format
+    format = named or format
+    if opset is not None and format != "onnx":
+        raise UserError(f"an opset is for ONNX only, not {format}")
+    if format == "onnx":
+        newest, supported = onnx_opsets()
+        if opset is not None and not OLDEST_OPSET <= opset <= newest:
+            raise UserError(f"ONNX opset {opset} is not supported; torch.onnx writes {supported}")
+    return format
+
+
+def onnx_opsets() -> tuple[int, str]:
+    """The newest opset the installed onnx knows, and the range torch.onnx writes, in words."""
+    try:
+        import onnx  # torch.onnx needs onnx and onnxscript, an optional extra
+    except ImportError:
+        raise UserError("ONNX export needs the onnx and onnxscript packages: pip install 'resnets[export]'") from None
+    newest = onnx.defs.onnx_opset_version()
+    return newest, f"opsets {OLDEST_OPSET} to {newest} (onnx {onnx.__version__})"
 
 
 def export(model: nn.Module, meta: dict[str, Any], path: str | Path, format: Optional[str] = None,
@@ -48,9 +66,7 @@ def export(model: nn.Module, meta: dict[str, Any], path: str | Path, format: Opt
     needs: ``model``, ``classes``, ``mean``, ``std``, ``input_size``) as JSON in the file.
     ``dynamic_batch``: any batch size, else batch 1 only. ``opset``: ONNX's, 18 to the installed
     onnx's newest (default: torch.onnx's)."""
-    format = export_format(path, format)
-    if opset is not None and format != "onnx":
-        raise UserError(f"an opset is for ONNX only, not {format}")
+    format = export_format(path, format, opset)
     network = fold_batch_norms(copy.deepcopy(model).float().eval()).cpu()  # traced on the CPU, wherever the model ran
     height, width = meta["input_size"]
     example = (torch.randn(2 if dynamic_batch else 1, meta["model_config"].get("in_channels", 3), height, width),)
@@ -63,19 +79,12 @@ def export(model: nn.Module, meta: dict[str, Any], path: str | Path, format: Opt
         program = torch.export.export(Named(network).eval(), example, dynamic_shapes=dynamic)
         torch.export.save(program, path, extra_files={f"{META_KEY}.json": described})
         return path
-    try:
-        import onnx  # torch.onnx needs onnx and onnxscript, an optional extra
-    except ImportError:
-        raise UserError("ONNX export needs the onnx and onnxscript packages: pip install 'resnets[export]'") from None
-    supported = f"opsets {OLDEST_OPSET} to {onnx.defs.onnx_opset_version()} (onnx {onnx.__version__})"
-    if opset is not None and not OLDEST_OPSET <= opset <= onnx.defs.onnx_opset_version():
-        raise UserError(f"ONNX opset {opset} is not supported; torch.onnx writes {supported}")
     program = torch.onnx.export(Named(network).eval(), example, dynamo=True, dynamic_shapes=dynamic, opset_version=opset,
                                 input_names=["x"], output_names=["logits"], verbose=False)
     written = program.model.opset_imports[""]
     if opset is not None and written != opset:  # torch.onnx keeps its own opset where a conversion fails
         raise UserError(f"torch.onnx could not convert this model to opset {opset} (only to {written}); "
-                        f"it writes {supported}")
+                        f"it writes {onnx_opsets()[1]}")
     program.model.metadata_props[META_KEY] = described
     program.save(str(path))
     return path
