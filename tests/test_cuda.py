@@ -55,3 +55,20 @@ def test_a_compiled_run_on_the_gpu_records_its_step_and_learns(tmp_path):
         run = train(config)
     assert not [w for w in caught if "CUDA graph" in str(w.message)]
     assert run.results["compiled"] and run.results["test_top1"] > 0.5
+
+
+def test_bench_step_times_replays_of_the_graph_only(monkeypatch):
+    # The compiled mode's eager steps and its recording come before the warm-up: every timed step
+    # (the last two calls) replays the graph (with --warmup 1 the recording was timed).
+    from resnets.bench import bench_step
+
+    replays = []
+    call = GraphedStep.__call__
+
+    def spy(self, x, y):
+        replays.append(self.graph is not None)
+        call(self, x, y)
+
+    monkeypatch.setattr(GraphedStep, "__call__", spy)
+    bench_step("resnet20", resolution=32, batch_size=8, rounds=1, steps=2, warmup=1, device="cuda")
+    assert replays == [False] * 4 + [True] * 3  # three eager steps and the recording; the warm-up and two timed

@@ -32,12 +32,14 @@ class Mode:
     precision: str
     memory_format: str
     step: Callable[[], Any]  # one training step on the mode's batch
+    setup_steps: int = 0  # untimed steps before the warm-up: a CUDA graph's eager steps and its recording
 
 
 def bench_step(model: str = "resnet50", resolution: int = 224, batch_size: int = 64, rounds: int = 5, steps: int = 5,
                warmup: int = 3, device: str = "auto", compile: bool = True) -> dict[str, Any]:
     """Time ``steps`` training steps of each mode per round, for ``rounds`` rounds with the order
-    rotating, after ``warmup`` untimed steps (torch.compile compiles in them); images/s is the
+    rotating, after ``warmup`` untimed steps (torch.compile compiles in them; a CUDA graph's eager
+    steps and its recording come before them); images/s is the
     batch size over the median step. Returns the JSON object that :mod:`resnets.bench` describes."""
     check_at_least(1, resolution=resolution, batch_size=batch_size, rounds=rounds, steps=steps, warmup=warmup)
     dev = resolve_device(device)
@@ -51,7 +53,7 @@ def bench_step(model: str = "resnet50", resolution: int = 224, batch_size: int =
         modes.append(ours(model, x, y, dev, compiled=True))
     for mode in list(modes):
         try:
-            for _ in range(warmup):
+            for _ in range(mode.setup_steps + warmup):
                 mode.step()
         except Exception as e:  # torch.compile without a C++ compiler, say: report what ran
             if not mode.name.endswith("compiled"):
@@ -121,9 +123,8 @@ def ours(model: str, x: torch.Tensor, y: torch.Tensor, device: torch.device, com
     optimizer, x = sgd(net), x.contiguous(memory_format=torch.channels_last)
     if compiled and device.type == "cuda":
         graphed = GraphedStep(forward, optimizer, torch.zeros(3, dtype=torch.float64, device=device), precision)
-        step = lambda: graphed(x, y)
-    else:
-        step = lambda: training_step(forward, optimizer, None, x, y, precision)
+        return Mode("resnets-compiled", precision, "channels_last", lambda: graphed(x, y), graphed.eager_steps + 1)
+    step = lambda: training_step(forward, optimizer, None, x, y, precision)
     return Mode("resnets-compiled" if compiled else "resnets", precision, "channels_last", step)
 
 
