@@ -13,6 +13,7 @@ from resnets import create_model
 from resnets.bench import format_infer, format_step, format_train
 from resnets.hardware import cpu_info
 from resnets.training.step import training_step
+import resnets.bench.train
 import resnets.cli.bench
 from resnets.cli import main
 from test_gpu_script import jpeg_folder_tarball  # tests/ is on the path, as for test_reference
@@ -57,6 +58,9 @@ def test_infer_times_every_mode_with_every_column(capsys):
     assert result["settings"]["baseline"] == "eager-fp32" and result["rows"][0]["ratio"] == 1
     assert any("torchvision has no resnet20" in note for note in result["notes"])
     assert set(result["peak_gflops"]) == ({"fp32", "bf16"} if has_native_bf16() else {"fp32"})
+    above = [row["mode"] for row in result["rows"] if row["peak_fraction"] > 1]  # a 128x128 matmul is far from a peak
+    assert [note.split(" above 100%")[0] for note in result["notes"] if "above 100% of the matmul peak" in note] == \
+        ([", ".join(above)] if above else [])
     for row in result["rows"]:
         assert set(row) == INFER_ROW
         assert row["images_per_s"] > 0 and 0 < row["latency_ms_p50"] <= row["latency_ms_p90"]
@@ -162,6 +166,24 @@ def test_train_runs_both_pipelines_with_their_accuracy(tmp_path, monkeypatch, ca
     assert "RandomCrop, RandomHorizontalFlip, ToTensor, Normalize, DataLoader with 1 worker" in torchvision["pipeline"]
     table = format_train(result)
     assert "images/s" in table and "test accuracy" in table and "DeviceLoader" in table
+
+
+def test_train_on_a_gray_folder_compares_two_gray_networks(tmp_path, monkeypatch, capsys):
+    # ImageFolder reads gray images as RGB: torchvision's side trained a 3-channel net beside our 1-channel one.
+    from PIL import Image
+
+    monkeypatch.setenv("RESNETS_CACHE", str(tmp_path / "cache"))
+    for split, n in (("train", 12), ("test", 4)):
+        for c in ("a", "b"):
+            (tmp_path / "gray" / split / c).mkdir(parents=True)
+            for i in range(n):
+                Image.new("L", (8, 8), 40 * i + 100 * (c == "b")).save(tmp_path / "gray" / split / c / f"{i}.png")
+    built = []
+    create = resnets.bench.train.create_model
+    monkeypatch.setattr(resnets.bench.train, "create_model", lambda *a, **k: built.append(k) or create(*a, **k))
+    result = bench_json(capsys, "train", "--data", str(tmp_path / "gray"), "--iterations", "2", "--batch-size", "4",
+                        "--workers", "0", "--device", "cpu")
+    assert [k["in_channels"] for k in built] == [1] and len(result["rows"]) == 2
 
 
 def test_train_refuses_a_folder_without_splits(tmp_path, capsys):

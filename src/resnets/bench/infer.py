@@ -105,6 +105,10 @@ def bench_infer(model: str = "resnet50", resolution: int = 224, batch_size: int 
         })
     for row in rows:
         row["ratio"] = row["images_per_s"] / rows[0]["images_per_s"]
+    above = [row["mode"] for row in rows if row["peak_fraction"] > 1]
+    if above:
+        notes.append(f"{', '.join(above)} above 100% of the matmul peak: a {matmul_size}x{matmul_size} matmul does not "
+                     "reach this machine's peak; a larger --matmul-size measures it")
     if dev.type == "cuda":
         notes.append("fp32 convolutions may run in TF32 (torch.backends.cudnn.allow_tf32), the fp32 matmul peak does not")
     info = machine(dev)

@@ -115,14 +115,16 @@ def torchvision_run(model: str, train_dir: Path, test_dir: Path, size: tuple[int
     DataLoader workers, fp32 NCHW, SGD with the same settings; then top-1 accuracy on ``test_dir``."""
     from torchvision import datasets, transforms  # loaded on first use (resnets/__init__.py)
 
+    channels = len(mean)  # a gray folder, which ImageFolder reads as RGB, trains the 1-channel net ours does
+    gray = [transforms.Grayscale()] if channels == 1 else []
     normalize = [transforms.ToTensor(), transforms.Normalize(mean.flatten().tolist(), std.flatten().tolist())]
     augment = [transforms.RandomCrop(size, padding=padding)] + ([transforms.RandomHorizontalFlip()] if flip else [])
-    train_set = datasets.ImageFolder(str(train_dir), transforms.Compose(augment + normalize))
-    test_set = datasets.ImageFolder(str(test_dir), transforms.Compose(normalize))
+    train_set = datasets.ImageFolder(str(train_dir), transforms.Compose(gray + augment + normalize))
+    test_set = datasets.ImageFolder(str(test_dir), transforms.Compose(gray + normalize))
     pin = device.type == "cuda"
     loader = DataLoader(train_set, batch_size, shuffle=True, num_workers=workers, drop_last=True, pin_memory=pin)
     torch.manual_seed(seed)
-    net = create_model(model, num_classes=num_classes).to(device)
+    net = create_model(model, num_classes=num_classes, in_channels=channels).to(device)
     optimizer = torch.optim.SGD(net.parameters(), lr=lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, iterations)
     net.train()

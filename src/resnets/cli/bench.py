@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     infer.add_argument("--matmul-size", type=int, metavar="N", help="side of the peak's square matmul (default: 2048 on "
                        "a CPU, 8192 on a GPU)")
     infer.add_argument("--modes", nargs="+", choices=MODES, metavar="MODE",
-                       help=f"the modes to time, besides the baseline (default: all of {', '.join(MODES[1:])})")
+                       help=f"the modes to time (default: all of {', '.join(MODES[1:])}); the baseline, {MODES[0]}, is "
+                       "timed for torchvision's models (resnet18-152) whatever is asked")
     infer.add_argument("--device", default="auto", help=DEVICE_HELP)
     infer.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     infer.set_defaults(run=run_infer)

@@ -22,7 +22,8 @@ def add_model_arguments(p: argparse.ArgumentParser, optimize: bool = True) -> No
     g.add_argument("--checkpoint", metavar="C", help="run directory or checkpoint file")
     g.add_argument("--model", metavar="NAME", help="a named model (resnets.list_models()), with --weights")
     g.add_argument("--weights", metavar="W", help="with --model: cifar10 (our CIFAR-10 nets), torchvision's "
-                   "IMAGENET1K_V1, IMAGENET1K_V2 or DEFAULT (resnet18-152), or a .safetensors or .pth file")
+                   "IMAGENET1K_V1 or DEFAULT (resnet18-152), IMAGENET1K_V2 (resnet50, 101, 152), or a .safetensors or "
+                   ".pth file; resnets.list_weights() lists the names")
     if optimize:
         g.add_argument("--no-optimize", action="store_true",
                        help="run the model as trained, without folding its batch norms into its convolutions")

@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_model_arguments(p)
     p.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...), or folders: every "
                    "image file under them, sorted")
-    p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show per image")
+    p.add_argument("--top", type=int, default=5, metavar="K", help="classes to show per image (default: 5)")
     p.add_argument("--batch-size", type=int, default=64, metavar="N", help="images classified at once (default: 64)")
     p.add_argument("--device", default="auto", help=DEVICE_HELP)
     p.add_argument("--skip-bad-images", action="store_true",

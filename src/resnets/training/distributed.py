@@ -38,10 +38,15 @@ def resolve_device(name: str, local_rank: int = 0) -> torch.device:
         device = torch.device(name)
     except RuntimeError as e:
         raise ValueError(f"unknown device {name!r}: {e}") from None
+    if device.type not in ("cpu", "cuda"):  # torch parses mps, meta, xpu...: none is one resnets runs on
+        raise ValueError(f"--device {name}: resnets runs on cpu or cuda (a CUDA GPU)")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda asked for, but no CUDA device is available")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", local_rank)
+    if device.type == "cuda" and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
+                         f"cuda:0 to cuda:{torch.cuda.device_count() - 1}")
     return device
 
 
