@@ -17,9 +17,9 @@ from ..errors import UserError, check_at_least, one_line
 from ..hardware import native_bf16
 from ..models import create_model, model_config, optimize_for_inference
 from ..models.export import export
-from ..models.summary import _giga, summarize
+from ..models.summary import giga, summarize
 from ..training.distributed import resolve_device
-from .measure import describe, format_columns, machine, matmul, number, timed
+from .measure import describe, format_columns, machine, matmul, number, rotated, timed
 
 MODES = ("torchvision-eager-fp32", "eager-fp32", "optimized-fp32", "optimized-bf16", "compiled-fp32", "compiled-bf16",
          "onnxruntime")
@@ -83,8 +83,7 @@ def bench_infer(model: str = "resnet50", resolution: int = 224, batch_size: int 
         single_s = {mode.name: [] for mode in runs}
         peak_s = {p: [] for p in peaks}
         for r in range(rounds):
-            order = runs[r % len(runs):] + runs[:r % len(runs)]
-            for mode in order:
+            for mode in rotated(runs, r):
                 batch_s[mode.name] += [timed(lambda: mode.call(x[batch_size]), dev) for _ in range(calls)]
                 single_s[mode.name] += [timed(lambda: mode.call(x[1]), dev) for _ in range(calls)]
             for p, (call, _) in peaks.items():
@@ -205,7 +204,7 @@ def format_infer(result: dict[str, Any]) -> str:
     lines = [
         describe(result["machine"]),
         f"{s['model']}, {s['resolution']}x{s['resolution']}, batch {s['batch_size']} (latency: batch 1); "
-        f"{_giga(s['mult_adds_per_image'])} multiply-adds per image; {s['rounds']} rounds of {s['calls']} calls "
+        f"{giga(s['mult_adds_per_image'])} multiply-adds per image; {s['rounds']} rounds of {s['calls']} calls "
         f"per mode, interleaved, after {s['warmup']} warm-up calls; ratio: images/s over {s['baseline']}'s",
         f"matmul peak ({s['matmul_size']}x{s['matmul_size']}, timed in the same rounds): "
         + ", ".join(f"{p} {number(g)} GFLOP/s" for p, g in peaks.items()),

@@ -1,14 +1,18 @@
 """What the numbers of a benchmark rest on: the machine (CPU name and flags, threads, GPU), how a
-call is timed, the matmul peak that achieved GFLOP/s are held against; and the lines that print them."""
+call is timed, in what order modes take turns, the matmul peak that achieved GFLOP/s are held
+against; and the lines that print them."""
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence, TypeVar
 
 import torch
 
 from ..hardware import FLAGS, cpu_info, native_bf16
+
+T = TypeVar("T")
+
 
 def machine(device: torch.device) -> dict[str, Any]:
     """The facts a reader needs to compare two benchmark runs: the JSON ``machine`` object."""
@@ -36,6 +40,13 @@ def timed(call: Callable[[], Any], device: torch.device) -> float:
     call()
     synchronize(device)
     return time.perf_counter() - started
+
+
+def rotated(modes: Sequence[T], round: int) -> list[T]:
+    """The modes in the order they are timed in ``round``: each round starts one further along, so
+    that none is always timed first (after a pause) or last (with the machine warm)."""
+    shift = round % len(modes)
+    return [*modes[shift:], *modes[:shift]]
 
 
 def matmul(n: int, dtype: torch.dtype, device: torch.device) -> tuple[Callable[[], Any], float]:

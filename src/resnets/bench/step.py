@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from ..errors import check_at_least, one_line
 from ..hardware import auto_precision
 from ..models import create_model
-from ..models.summary import _giga, summarize
+from ..models.summary import giga, summarize
 from ..training.distributed import resolve_device
 from ..training.step import GraphedStep, training_step
-from .measure import describe, format_columns, machine, number, timed
+from .measure import describe, format_columns, machine, number, rotated, timed
 
 MOMENTUM, WEIGHT_DECAY, LR = 0.9, 1e-4, 0.01  # a small lr: random labels, many steps, no divergence
 
@@ -62,7 +62,7 @@ def bench_step(model: str = "resnet50", resolution: int = 224, batch_size: int =
             notes.append(f"{mode.name}: left out ({type(e).__name__}: {one_line(e)})")
     seconds: dict[str, list[float]] = {mode.name: [] for mode in modes}
     for r in range(rounds):
-        for mode in modes[r % len(modes):] + modes[:r % len(modes)]:
+        for mode in rotated(modes, r):
             seconds[mode.name] += [timed(mode.step, dev) for _ in range(steps)]
 
     # A training step costs about three forward passes: forward, then the gradients of the
@@ -137,7 +137,7 @@ def format_step(result: dict[str, Any]) -> str:
     lines = [
         describe(result["machine"]),
         f"{s['model']}, {s['resolution']}x{s['resolution']}, batch {s['batch_size']}: forward, loss, backward and SGD "
-        f"update on random batches held on the device; {_giga(s['mult_adds_per_image'])} multiply-adds per image "
+        f"update on random batches held on the device; {giga(s['mult_adds_per_image'])} multiply-adds per image "
         f"forward (GFLOP/s count 3 passes); {s['rounds']} rounds of {s['steps']} steps per mode, interleaved, after "
         f"{s['warmup']} warm-up step{'s' if s['warmup'] > 1 else ''}; ratio: images/s over {s['baseline']}'s",
         "",

@@ -77,7 +77,7 @@ def format_table(name: str, rows: list[Row], input_size: tuple[int, int]) -> str
 
     header = ("layer", "output size", "blocks", "params", "mult-adds")
     table = [header] + [
-        (r.name, size(r.output_size), r.layout, f"{r.params:,}", _giga(r.mult_adds)) for r in rows
+        (r.name, size(r.output_size), r.layout, f"{r.params:,}", giga(r.mult_adds)) for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     lines = [f"{name}, input {input_size[0]}x{input_size[1]}"]
@@ -90,7 +90,8 @@ def format_table(name: str, rows: list[Row], input_size: tuple[int, int]) -> str
     return "\n".join(lines)
 
 
-def _giga(n: int) -> str:
+def giga(n: int) -> str:
+    """A count in words of three digits: 1.82 G, 40.6 M, 270 K."""
     for scale, unit in ((1e9, "G"), (1e6, "M"), (1e3, "K")):
         if n >= scale / 10:
             return f"{n / scale:.3g} {unit}"
