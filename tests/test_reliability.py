@@ -5,7 +5,6 @@ the file holds. docs/RELIABILITY.md lists every case with its test."""
 import json
 import os
 import struct
-import time
 import zlib
 
 import numpy as np
@@ -88,9 +87,7 @@ def test_a_million_blocks_are_refused_at_once_without_building_the_net(tmp_path,
     monkeypatch.setattr(torch.nn.Conv2d, "__init__", built)
     argv = ["predict", "--checkpoint", path, image] if command == "predict" else \
         ["eval", "--checkpoint", path, "--data", "digits"]
-    started = time.perf_counter()
-    refused(capsys, argv, "layers=[1000000, 3, 3] asked, [3, 3, 3] in the weights")
-    assert time.perf_counter() - started < 0.5
+    refused(capsys, argv, "layers=[1000000, 3, 3] asked, [3, 3, 3] in the weights")  # no Conv2d was made
 
 
 def test_named_weights_whose_metadata_asks_for_a_huge_head_are_refused_before_building(tmp_path, capsys, image, monkeypatch):
@@ -240,10 +237,9 @@ def test_predict_prints_each_batch_as_it_is_classified(tmp_path, capsys, odd_ima
 def test_a_decompression_bomb_is_refused_before_decoding(tmp_path, capsys):
     path = checkpoint(tmp_path / "c.safetensors")
     bomb = png_header(tmp_path / "bomb.png", 20_000, 20_000)
-    started = time.perf_counter()
+    # The file is a header alone: refused for its size, not for pixels it lacks, so none was read.
     refused(capsys, ["predict", "--checkpoint", path, bomb], "bomb.png: refused: Image size (400000000 pixels) exceeds",
             "MAX_IMAGE_PIXELS")
-    assert time.perf_counter() - started < 0.5
 
 
 def test_a_10000x10000_image_is_read(tmp_path, capsys):
