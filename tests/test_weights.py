@@ -134,7 +134,7 @@ def test_shipped_weights_show_fig7s_orderings():
     ResNet less than the shallower (mean std of the 3x3 layers' responses, 250 test images: the
     means move by less than 0.003 from those of 1,000, and the closest pair is 0.09 apart)."""
     shipped = {model for model, _ in pretrained.shipped()}
-    pairs = [(a, b) for a, b in [("resnet20", "plain20"), ("resnet32", "plain32"), ("resnet56", "plain56"), ("resnet56", "resnet20"),
+    pairs = [(a, b) for a, b in [("resnet20", "plain20"), ("resnet32", "plain32"), ("resnet44", "plain44"), ("resnet56", "plain56"), ("resnet56", "resnet20"),
                                  ("resnet110", "resnet56")] if {a, b} <= shipped]
     assert pairs, "no pair of shipped weights to compare"
     test = load_data(str(JPEG_COPY), test_only=True).subset(None, 250)
@@ -148,8 +148,8 @@ def test_shipped_weights_show_fig7s_orderings():
 
 
 def test_weights_not_shipped_name_those_that_exist(capsys):
-    with pytest.raises(UserError, match=r"no weights 'cifar10' for plain44 .*available: resnet18\.IMAGENET1K_V1"):
-        resnets.plain44(weights="cifar10")
+    with pytest.raises(UserError, match=r"no weights 'cifar10' for plain110 .*available: resnet18\.IMAGENET1K_V1"):
+        resnets.plain110(weights="cifar10")
     with pytest.raises(UserError, match=r"no weights 'CIFAR10' for resnet20 in this copy of resnets; its weights: "
                                         r"cifar10, DEFAULT \(or give the path"):  # its own, not every model's
         resnets.resnet20(weights="CIFAR10")
@@ -158,7 +158,7 @@ def test_weights_not_shipped_name_those_that_exist(capsys):
         resnets.resnet50(weights="cifar10")
     with pytest.raises(UserError, match="unknown model 'resnet19'"):
         resnets.get_weights("resnet19", "DEFAULT")
-    one_line_exit_2(["eval", "--model", "plain44", "--weights", "cifar10", "--data", "digits"], capsys, "no weights 'cifar10' for plain44")
+    one_line_exit_2(["eval", "--model", "plain110", "--weights", "cifar10", "--data", "digits"], capsys, "no weights 'cifar10' for plain110")
     one_line_exit_2(["predict", "--model", "resnet20", __file__], capsys, "give --checkpoint, or --model and --weights")
 
 
@@ -222,8 +222,8 @@ def test_torch_hub_loads_every_network_from_a_checkout(hub):
     torch.testing.assert_close(legacy.state_dict(), ours.state_dict(), rtol=0, atol=0)
     with pytest.raises(ValueError, match="give weights='cifar10' or pretrained=True, not both"):
         resnets.resnet20(weights="cifar10", pretrained=True)
-    with pytest.raises(UserError, match="no weights 'cifar10' for plain44"):
-        resnets.plain44(pretrained=True)
+    with pytest.raises(UserError, match="no weights 'cifar10' for plain110"):
+        resnets.plain110(pretrained=True)
 
 
 def test_torchvision_weights_carry_torchvisions_preprocessing(hub, tmp_path, capsys):
