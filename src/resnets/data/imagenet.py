@@ -92,9 +92,12 @@ def folder_loaders(data: FolderData, batch_size: int, workers: int, train_size: 
     if augment:
         train = v2.Compose([v2.RandomShortestSize(list(range(short, long + 1))), v2.RandomCrop(train_size),
                             v2.RandomHorizontalFlip(), *normalize[:2], Lighting(), normalize[2]])
-    test = v2.Compose([v2.Resize(test_short), *normalize, v2.TenCrop(train_size), torch.stack]) if ten_crop else center
     if test_transform is not None:
         test = test_transform
+    elif ten_crop:
+        test = v2.Compose([v2.Resize(test_short), *normalize, v2.TenCrop(train_size), torch.stack])
+    else:
+        test = center
     if scales:
         test = MultiScale([v2.Compose([v2.Resize(s), *normalize]) for s in scales])
     skipped = {os.path.normpath(p) for p in data.skipped}
